@@ -1,0 +1,5 @@
+import sys
+
+from edgeemo.cli import main
+
+sys.exit(main())
