@@ -1,0 +1,37 @@
+"""Argument types and the lazy import of offline code shared by the verbs."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from types import ModuleType
+
+from edgeemo.errors import EdgeemoError
+
+DEFAULT_FRAMES = 16  # P: the paper does not give it; 16 frames cover a CK+ onset (10-60 frames) well.
+
+# Top-level modules that only the offline extra installs.
+_OFFLINE_MODULES = {"offline", "tensorflow", "keras", "tf2onnx", "onnx", "scipy", "sklearn", "matplotlib", "ray"}
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def import_offline(module: str) -> ModuleType:
+    """Import an ``offline`` module, or say which extra to install when its dependencies are missing."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing in _OFFLINE_MODULES or (missing.split(".")[0] in _OFFLINE_MODULES - {"offline"}):
+            raise EdgeemoError(
+                f"'{module}' needs the offline tools ({exc.name} is not installed): pip install 'edgeemo[offline]'"
+            ) from None
+        raise
