@@ -32,8 +32,9 @@ def normalize_landmarks(points: np.ndarray) -> np.ndarray:
     stable_mean = stable.mean(axis=-1, keepdims=True)
     stable_c = stable - stable_mean
     # Least-squares s*e^(i*theta) mapping the centred stable points onto the centred template points.
-    coef = (np.conj(stable_c) * target_c).sum(axis=-1, keepdims=True) / (np.abs(stable_c) ** 2).sum(
-        axis=-1, keepdims=True
-    )
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN frames (no face) stay NaN, silently
+        coef = (np.conj(stable_c) * target_c).sum(axis=-1, keepdims=True) / (np.abs(stable_c) ** 2).sum(
+            axis=-1, keepdims=True
+        )
     aligned = coef * (z - stable_mean) + target_mean
     return np.stack([aligned.real, aligned.imag], axis=-1).astype(np.float32)
