@@ -7,6 +7,7 @@ from importlib import metadata
 from pathlib import Path
 
 from edgeemo import __version__
+from edgeemo.bundle import MANIFEST, load_bundle
 
 DEFAULT_BUNDLE = Path(__file__).parent / "models" / "default"
 
@@ -38,6 +39,10 @@ def describe(model: Path | None = None) -> str:
     rows.append(("onnxruntime providers", _onnx_providers()))
     bundle = model or DEFAULT_BUNDLE
     label = "model bundle" if model else "default model bundle"
-    rows.append((label, str(bundle) if (bundle / "manifest.json").is_file() else f"{bundle} (none there)"))
+    present = (bundle / MANIFEST).is_file()
+    rows.append((label, str(bundle) if present else f"{bundle} (none there)"))
     width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+    text = "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+    if model is not None or present:
+        text += "\n\n" + load_bundle(bundle).summary()  # a broken bundle raises, naming the problem
+    return text

@@ -1,0 +1,205 @@
+"""The model bundle: a folder with ``manifest.json`` and one ONNX file per emotion (DESIGN.md's contract).
+
+Written by ``edgeemo export`` (offline), read here by the runtime, which never needs TensorFlow. The
+loader refuses a bundle whose manifest, files or shapes disagree, with one line saying which.
+
+manifest.json (schema version 1):
+  schema_version   int      bumped when a reader of an older version could misread the bundle
+  bundle_id        str      names the bundle in every prediction message
+  emotions         [str]    exactly EMOTIONS, in that order
+  frames           int      P, frames per window
+  frame_stride     int      the window takes every stride-th camera frame
+  normalization    str      edgeemo.normalize.NORMALIZATION the models were trained on
+  models           {emotion: {file, sha256, landmarks: [int, 0..467], threshold: (0, 1), input_name}}
+  architecture, hyperparameters, training_data, accuracy, created: free-form descriptions for people
+Each ONNX model takes float32 [batch, frames, 2, K, 1], the x and y of its own K landmarks in the order the
+manifest lists them, and returns [batch, 2]: the probabilities of "not this emotion" and "this emotion".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeemo.emotions import EMOTIONS
+from edgeemo.errors import EdgeemoError
+from edgeemo.face import N_LANDMARKS
+from edgeemo.io import atomic_write_json
+from edgeemo.normalize import NORMALIZATION
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class EmotionModel:
+    emotion: str
+    path: Path
+    landmarks: np.ndarray  # int64 [K]: indices into the 468, in the order the model reads them
+    threshold: float
+    input_name: str
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    path: Path
+    bundle_id: str
+    frames: int
+    frame_stride: int
+    normalization: str
+    models: tuple[EmotionModel, ...]  # in EMOTIONS order
+    manifest: dict
+
+    @property
+    def landmarks_union(self) -> np.ndarray:
+        """Sorted indices of every landmark some model reads: all the landmarker has to hand on."""
+        return np.unique(np.concatenate([m.landmarks for m in self.models]))
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        return np.array([m.threshold for m in self.models], dtype=np.float32)
+
+    def summary(self) -> str:
+        lines = [
+            f"bundle {self.bundle_id} at {self.path}",
+            f"  window: {self.frames} frames, stride {self.frame_stride}; normalisation {self.normalization}",
+            f"  landmarks read: {len(self.landmarks_union)} of {N_LANDMARKS}",
+        ]
+        accuracy = self.manifest.get("accuracy", {})
+        for m in self.models:
+            acc = accuracy.get(m.emotion)
+            acc_text = f", accuracy {acc}" if acc is not None else ""
+            lines.append(f"  {m.emotion:<10} K={len(m.landmarks):<4} threshold {m.threshold:.3f}{acc_text}")
+        arch = self.manifest.get("architecture")
+        if arch:
+            lines.append(f"  architecture: {json.dumps(arch, sort_keys=True)}")
+        data = self.manifest.get("training_data")
+        if data:
+            lines.append(f"  trained on: {json.dumps(data, sort_keys=True)}")
+        return "\n".join(lines)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: Path, manifest: dict) -> None:
+    """Fill in the schema version and every model file's SHA-256, then write manifest.json atomically."""
+    manifest = dict(manifest, schema_version=SCHEMA_VERSION)
+    for emotion, entry in manifest["models"].items():
+        entry["sha256"] = sha256_file(folder / entry["file"])
+    atomic_write_json(folder / MANIFEST, manifest)
+
+
+def _field(manifest: dict, key: str, kind: type, where: str):
+    if key not in manifest:
+        raise EdgeemoError(f"{where}: field {key} is missing")
+    value = manifest[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise EdgeemoError(f"{where}: field {key} should be {kind.__name__}, got {value!r}")
+    return value
+
+
+def _read_manifest(folder: Path) -> dict:
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise EdgeemoError(f"{folder}: no such model bundle folder")
+    if not path.is_file():
+        raise EdgeemoError(f"{path}: missing (not a model bundle)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EdgeemoError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise EdgeemoError(f"{path}: should hold a JSON object")
+    return manifest
+
+
+def _emotion_model(folder: Path, emotion: str, entry: object, where: str) -> EmotionModel:
+    where = f"{where}: models.{emotion}"
+    if not isinstance(entry, dict):
+        raise EdgeemoError(f"{where} should be an object")
+    file = folder / _field(entry, "file", str, where)
+    if not file.is_file():
+        raise EdgeemoError(f"{file}: missing from the bundle")
+    if sha256_file(file) != _field(entry, "sha256", str, where):
+        raise EdgeemoError(f"{file}: SHA-256 differs from the manifest (the file changed after export)")
+    landmarks = _field(entry, "landmarks", list, where)
+    if not landmarks or not all(isinstance(i, int) and not isinstance(i, bool) for i in landmarks):
+        raise EdgeemoError(f"{where}.landmarks should be a non-empty list of landmark indices")
+    bad = [i for i in landmarks if not 0 <= i < N_LANDMARKS]
+    if bad:
+        raise EdgeemoError(f"{where}.landmarks holds {bad[0]}, outside 0..{N_LANDMARKS - 1}")
+    if len(set(landmarks)) != len(landmarks):
+        raise EdgeemoError(f"{where}.landmarks lists a landmark twice")
+    threshold = _field(entry, "threshold", float, where)
+    if not 0.0 < threshold < 1.0:
+        raise EdgeemoError(f"{where}.threshold is {threshold}, expected strictly between 0 and 1")
+    return EmotionModel(emotion, file, np.asarray(landmarks, dtype=np.int64), threshold,
+                        _field(entry, "input_name", str, where))
+
+
+def load_bundle(path: str | Path) -> ModelBundle:
+    """Read and check a bundle: manifest fields, file hashes, landmark indices, thresholds, ONNX shapes."""
+    folder = Path(path)
+    manifest = _read_manifest(folder)
+    where = str(folder / MANIFEST)
+    version = _field(manifest, "schema_version", int, where)
+    if version > SCHEMA_VERSION:
+        raise EdgeemoError(
+            f"{where}: schema_version {version} is newer than this edgeemo reads ({SCHEMA_VERSION}): upgrade edgeemo"
+        )
+    if version < 1:
+        raise EdgeemoError(f"{where}: schema_version {version} is not a valid version")
+    emotions = _field(manifest, "emotions", list, where)
+    if tuple(emotions) != EMOTIONS:
+        raise EdgeemoError(f"{where}: field emotions is {emotions}, expected {list(EMOTIONS)} in that order")
+    frames = _field(manifest, "frames", int, where)
+    stride = _field(manifest, "frame_stride", int, where)
+    if frames < 1 or stride < 1:
+        raise EdgeemoError(f"{where}: frames and frame_stride must be positive, got {frames} and {stride}")
+    normalization = _field(manifest, "normalization", str, where)
+    if normalization != NORMALIZATION:
+        raise EdgeemoError(
+            f"{where}: models expect normalisation {normalization!r}, this edgeemo computes {NORMALIZATION!r}"
+        )
+    models = _field(manifest, "models", dict, where)
+    missing = [e for e in EMOTIONS if e not in models]
+    if missing:
+        raise EdgeemoError(f"{where}: field models lacks {', '.join(missing)}")
+    bundle = ModelBundle(
+        path=folder, bundle_id=_field(manifest, "bundle_id", str, where), frames=frames, frame_stride=stride,
+        normalization=normalization, models=tuple(_emotion_model(folder, e, models[e], where) for e in EMOTIONS),
+        manifest=manifest,
+    )
+    for model in bundle.models:
+        check_onnx_shapes(model, frames)
+    return bundle
+
+
+def check_onnx_shapes(model: EmotionModel, frames: int) -> None:
+    """The ONNX file's input and output shapes must be what the manifest promises."""
+    import onnxruntime
+
+    try:
+        session = onnxruntime.InferenceSession(str(model.path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ONNX Runtime raises its own exception types for unreadable models
+        raise EdgeemoError(f"{model.path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from None
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    expected = [frames, 2, len(model.landmarks), 1]
+    if len(inputs) != 1 or inputs[0].name != model.input_name or list(inputs[0].shape[1:]) != expected:
+        got = [(i.name, i.shape) for i in inputs]
+        raise EdgeemoError(
+            f"{model.path}: input {got} disagrees with the manifest ({model.input_name!r}, [batch, {frames}, 2, "
+            f"{len(model.landmarks)}, 1] for {frames} frames and {len(model.landmarks)} landmarks)"
+        )
+    if len(outputs) != 1 or outputs[0].shape[-1] != 2:
+        raise EdgeemoError(f"{model.path}: output {[o.shape for o in outputs]} should be [batch, 2]")
