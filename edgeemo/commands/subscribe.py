@@ -1,0 +1,80 @@
+"""``edgeemo subscribe``: print what an ``edgeemo serve`` publishes, one line per message."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from edgeemo.commands.common import positive_int
+from edgeemo.messages import DEFAULT_ENDPOINT, NO_PREDICTION
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    p = verbs.add_parser(
+        "subscribe", help="print the predictions and status that edgeemo serve publishes", allow_abbrev=False,
+        description="Connect to an edgeemo publisher and print one line per message.",
+    )
+    p.add_argument("endpoint", nargs="?", default=DEFAULT_ENDPOINT, metavar="ENDPOINT",
+                   help=f"the publisher's address (default {DEFAULT_ENDPOINT})")
+    p.add_argument("--stream", action="append", metavar="S", help="only this stream id (repeat for more)")
+    p.add_argument("--json", action="store_true", help="print each message as one JSON object, as published")
+    p.add_argument("--count", type=positive_int, default=None, metavar="N", help="stop after N messages")
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
+                   help="fail when no message arrives for this long (default: wait for ever)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgeemo.errors import EdgeemoError
+    from edgeemo.subscriber import Subscriber
+
+    received = 0
+    with Subscriber(args.endpoint, streams=args.stream) as sub:
+        try:
+            while args.count is None or received < args.count:
+                item = sub.receive(args.timeout)
+                if item is None:
+                    raise EdgeemoError(
+                        f"--timeout {args.timeout:g}: no message from {args.endpoint} within {args.timeout:g} s"
+                    )
+                _, message = item
+                line = json.dumps(message, separators=(",", ":")) if args.json else format_message(message)
+                print(line, flush=True)
+                received += 1
+        except BrokenPipeError:
+            # The reader went away (say, `| head`): stop quietly, and keep Python from complaining at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        finally:
+            if sub.dropped:
+                print(f"edgeemo subscribe: {sub.dropped} messages missed (gaps in seq)", file=sys.stderr)
+    return 0
+
+
+def format_message(message: dict[str, Any]) -> str:
+    """One human-readable line: time, stream, seq, then the label, top scores and latency, or the event."""
+    t = message["t_publish"]
+    clock = time.strftime("%H:%M:%S", time.localtime(t)) + f".{int(t % 1 * 1000):03d}"
+    head = f"{clock} {message['stream']} #{message['seq']}"
+    if message["kind"] == "status":
+        detail = f": {message['detail']}" if message["detail"] else ""
+        return f"{head} status {message['event']}{detail}"
+    if message["label"] != NO_PREDICTION:
+        top = sorted(message["scores"].items(), key=lambda item: -item[1])[:3]
+        what = f"{message['label']:<9}  " + "  ".join(f"{emotion} {score:.2f}" for emotion, score in top)
+    else:
+        what = "no prediction yet" if message["face_found"] else "no face"
+    return f"{head} {what}  {message['latency']['total'] * 1000:.1f} ms"

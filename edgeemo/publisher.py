@@ -1,0 +1,121 @@
+"""Publish predictions and status on a ZeroMQ PUB socket, as the contract in ``edgeemo.messages`` says."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgpack
+import zmq
+
+from edgeemo.errors import EdgeemoError
+from edgeemo.messages import DEFAULT_ENDPOINT, build_prediction, build_status, prediction_topic, status_topic
+
+DEFAULT_SNDHWM = 100  # about 3 s of predictions at 30 frames/s per subscriber; older ones are not worth keeping
+DEFAULT_LINGER_S = 0.5
+
+
+class PredictionPublisher:
+    """A ZeroMQ PUB socket sending ``[topic, msgpack payload]`` messages.
+
+    Capture never waits on the network: a PUB socket does not block on subscribers (and sends use
+    NOBLOCK to make sure of it). Each subscriber gets a queue of at most ``sndhwm`` messages here, plus its
+    own receive queue; a subscriber that falls further behind loses messages, it alone, inside ZeroMQ,
+    which does not tell the publisher. The subscriber sees the loss as a gap in ``seq``
+    (``edgeemo.subscriber.Subscriber.dropped`` counts them).
+
+    Sequence numbers count per stream and kind from 0 and advance only when a message was handed to
+    ZeroMQ, so a message that failed to build leaves no gap and no stray frame.
+
+    Not thread-safe: make one per thread (a ZeroMQ socket must be used from one thread).
+    """
+
+    def __init__(
+        self, bind: str = DEFAULT_ENDPOINT, *, sndhwm: int = DEFAULT_SNDHWM, linger_s: float = DEFAULT_LINGER_S,
+        context: zmq.Context | None = None,
+    ) -> None:
+        if isinstance(sndhwm, bool) or not isinstance(sndhwm, int) or sndhwm < 1:
+            # 0 would mean "no limit": a stalled subscriber could then grow our memory without bound.
+            raise EdgeemoError(f"--sndhwm {sndhwm!r}: expected a positive integer")
+        self._own_context = context is None
+        self._context = zmq.Context() if context is None else context
+        self._linger_ms = max(0, int(linger_s * 1000))
+        self._socket = self._context.socket(zmq.PUB)
+        self._socket.setsockopt(zmq.SNDHWM, sndhwm)
+        self._socket.setsockopt(zmq.LINGER, self._linger_ms)
+        try:
+            self._socket.bind(bind)
+        except zmq.ZMQError as exc:
+            self.close()
+            raise EdgeemoError(f"--bind {bind}: {exc.strerror} (expected tcp://HOST:PORT, a free port)") from None
+        self.endpoint: str = self._socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.sent = 0
+        self._packer = msgpack.Packer(use_bin_type=True)
+        self._topics: dict[tuple[str, str], bytes] = {}
+        self._seq: dict[tuple[str, str], int] = {}
+
+    def publish_prediction(
+        self, stream: str, *, captured_at: float, face_found: bool, scores: Mapping[str, float] | Sequence[float],
+        label: str, landmarks: int, k: Mapping[str, int], bundle: str, latency: Mapping[str, float],
+    ) -> dict[str, Any]:
+        """Stamp, check, pack and send one prediction; return the payload sent.
+
+        ``captured_at`` is the frame's ``time.monotonic()`` capture time (what the sources return);
+        ``latency`` holds the seconds the caller measured: ``capture``, ``wait``, ``landmarks``, ``classify``.
+        This adds ``publish`` and ``total`` (see ``edgeemo.messages``)."""
+        now = time.monotonic()
+        wall = time.time()
+        total = now - captured_at
+        try:
+            measured = (latency["capture"], latency["wait"], latency["landmarks"], latency["classify"])
+        except KeyError as exc:
+            raise EdgeemoError(f"prediction field 'latency.{exc.args[0]}': missing") from None
+        capture, wait, landmarks_s, classify = measured
+        stages = {
+            "capture": capture, "wait": wait, "landmarks": landmarks_s, "classify": classify,
+            "publish": max(0.0, total - wait - landmarks_s - classify), "total": total,
+        }
+        key = ("prediction", stream)
+        topic = self._topics.get(key) or self._topic(key)
+        payload = build_prediction(
+            stream=stream, seq=self._seq[key], t_capture=wall - total, t_publish=wall, face_found=face_found,
+            scores=scores, label=label, landmarks=landmarks, k=k, bundle=bundle, latency=stages,
+        )
+        self._send(key, topic, payload)
+        return payload
+
+    def publish_status(self, stream: str, event: str, detail: str = "") -> dict[str, Any]:
+        """Send one status event (``edgeemo.messages.STATUS_EVENTS``); return the payload sent."""
+        key = ("status", stream)
+        topic = self._topics.get(key) or self._topic(key)
+        payload = build_status(stream=stream, seq=self._seq[key], t_publish=time.time(), event=event, detail=detail)
+        self._send(key, topic, payload)
+        return payload
+
+    def close(self) -> None:
+        """Close the socket, waiting at most ``linger_s`` for queued messages to leave."""
+        self._socket.close(linger=self._linger_ms)
+        if self._own_context:
+            self._context.term()
+
+    def __enter__(self) -> PredictionPublisher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _topic(self, key: tuple[str, str]) -> bytes:
+        """Check a stream id once, on its first message, and remember its topic."""
+        kind, stream = key
+        topic = (prediction_topic(stream) if kind == "prediction" else status_topic(stream)).encode()
+        self._topics[key] = topic
+        self._seq[key] = 0
+        return topic
+
+    def _send(self, key: tuple[str, str], topic: bytes, payload: dict[str, Any]) -> None:
+        # Pack before sending anything: a failure after the topic frame had gone would leave a stray frame.
+        data = self._packer.pack(payload)
+        self._socket.send_multipart((topic, data), flags=zmq.NOBLOCK)
+        self._seq[key] += 1
+        self.sent += 1
