@@ -1,0 +1,115 @@
+"""Render the planned windows into a LandmarkDataset, the same way real landmarks become one.
+
+Per window: the person's neutral face, moved by the action units' fields over time (plus blinks, idle
+twitches and, in some neutral windows, speech), filmed by the virtual camera (pixels, NaN where the face was
+lost), normalised by ``edgeemo.normalize`` from pixels, gaps filled by ``offline.sequence.fill_missing``;
+then an onset is resampled to P frames (as CK+ imports are) and a live window keeps every FRAME_STRIDE-th of
+its P * FRAME_STRIDE camera frames (as the runtime does).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from tqdm import tqdm
+
+from edgeemo.emotions import NEUTRAL_INDEX
+from edgeemo.normalize import NORMALIZATION, normalize_landmarks
+from offline.dataset import LandmarkDataset
+from offline.sequence import fill_missing, resample
+from offline.synth import timeline
+from offline.synth.action_units import ActionUnitFields, action_unit_fields
+from offline.synth.expressions import draw_apex
+from offline.synth.faces import ATTRIBUTION, real_faces
+from offline.synth.identities import identity_pool, make_identities
+from offline.synth.plan import Settings, Window, plan_windows, test_people
+from offline.synth.render import SETUPS, film
+
+GENERATOR = "edgeemo.synth/1"
+FRAME_STRIDE = 2  # the runtime fills P * 2 camera frames at ~30 fps and keeps every second one
+ONSET_FRAMES = (10, 60)  # camera frames from neutral to apex in CK+
+GAIN_SPREAD = 0.2  # log-spread of how strongly people move each unit
+BLINKS_PER_SECOND = {"posed": 0.1, "live": 0.3}  # people posing for CK+ blink less than at a webcam
+IDLE = 0.08  # largest intensity of the small involuntary movements in every window
+SPEECH_SHARE = 0.35  # neutral windows in which the person talks
+
+
+class Person(NamedTuple):
+    face: np.ndarray  # float [468, 3], neutral, face frame
+    gains: np.ndarray  # float [A]
+
+
+class Rendered(NamedTuple):
+    X: np.ndarray  # float32 [P, 2, 468]
+    camera_frames: int
+    lost_frames: int
+
+
+def make_people(rng: np.random.Generator, count: int, pool_faces: np.ndarray, units: int) -> list[Person]:
+    shapes = make_identities(rng, count, identity_pool(pool_faces))
+    gains = np.exp(rng.normal(0.0, GAIN_SPREAD, size=(count, units)))
+    return [Person(s, g) for s, g in zip(shapes, gains)]
+
+
+def intensities(rng: np.random.Generator, window: Window, person: Person, frames: int,
+                units: ActionUnitFields) -> np.ndarray:
+    """float [frames, A, 2]: every unit's intensity on each side at each camera frame."""
+    count = len(units.codes)
+    apex = draw_apex(rng, window.emotion, person.gains) if window.emotion != NEUTRAL_INDEX else np.zeros((count, 2))
+    level = timeline.ENVELOPES[window.segment](rng, frames, count)[:, :, None] * apex
+    twitching = rng.choice(count, size=rng.integers(1, 3), replace=False)
+    twitch = np.clip(0.5 * timeline.smooth_noise(rng, frames, len(twitching), 0.9), 0.0, 1.0)
+    level[:, twitching, :] += (IDLE * rng.uniform(0.0, 1.0, len(twitching)) * twitch)[:, :, None]
+    if window.segment == "neutral" and rng.random() < SPEECH_SHARE:
+        talk = timeline.speech(rng, frames)
+        level[:, units.index("AU26"), :] += talk[:, None]
+        level[:, units.index("AU23"), :] += 0.5 * talk[:, None]
+    return level
+
+
+def render_window(rng: np.random.Generator, window: Window, person: Person, frames: int,
+                  units: ActionUnitFields) -> Rendered:
+    setup_name = "posed" if window.segment == "onset" else "live"
+    camera_frames = (
+        int(round(np.exp(rng.uniform(*np.log(ONSET_FRAMES))))) if window.segment == "onset" else frames * FRAME_STRIDE
+    )
+    level = intensities(rng, window, person, camera_frames, units)
+    closure = timeline.blinks(rng, camera_frames, BLINKS_PER_SECOND[setup_name])
+    fields = units.fields.reshape(-1, units.fields.shape[2] * 3)  # [A * 2, 468 * 3]
+    moved = person.face + (level.reshape(camera_frames, -1) @ fields).reshape(camera_frames, -1, 3)
+    moved += closure[:, None, None] * units.blink
+    pixels, lost = film(rng, moved, SETUPS[setup_name])
+    points = fill_missing(normalize_landmarks(pixels), where=f"synthetic {window.segment} window")
+    points = resample(points, frames) if window.segment == "onset" else points[::FRAME_STRIDE]
+    return Rendered(np.swapaxes(points, 1, 2).astype(np.float32), camera_frames, int(lost.sum()))
+
+
+def generate(settings: Settings, pool_faces: np.ndarray | None = None, progress: bool = True) -> LandmarkDataset:
+    """The dataset of ``settings`` (checked first); people are made from London dev faces ``pool_faces``."""
+    settings.check()
+    pool_faces = np.arange(len(real_faces().face_id)) if pool_faces is None else np.asarray(pool_faces)
+    units = action_unit_fields()
+    people_seed, plan_seed, windows_seed = np.random.SeedSequence(settings.seed).spawn(3)
+    people = make_people(np.random.default_rng(people_seed), settings.subjects, pool_faces, len(units.codes))
+    plan_rng = np.random.default_rng(plan_seed)
+    windows = plan_windows(plan_rng, settings)
+    test = test_people(plan_rng, windows, settings)
+    rendered = [
+        render_window(np.random.default_rng(seed), window, people[window.person], settings.frames, units)
+        for window, seed in zip(
+            tqdm(windows, desc="synthetic windows", unit="win", disable=not progress), windows_seed.spawn(len(windows))
+        )
+    ]
+    person = np.array([w.person for w in windows])
+    meta = {
+        "P": settings.frames, "frame_stride": FRAME_STRIDE, "normalization": NORMALIZATION, "extractor": "synthetic",
+        "generator": GENERATOR, "seed": settings.seed, "settings": settings.as_meta(), "identities": ATTRIBUTION,
+        "frames_total": int(sum(r.camera_frames for r in rendered)),
+        "frames_no_face": int(sum(r.lost_frames for r in rendered)),
+    }
+    return LandmarkDataset(
+        X=np.stack([r.X for r in rendered]), y=np.array([w.emotion for w in windows]),
+        subject=np.array([f"syn{p:03d}" for p in person]), source=np.full(len(windows), GENERATOR),
+        segment=np.array([w.segment for w in windows]), split=np.where(test[person], "test", "train"), meta=meta,
+    )
