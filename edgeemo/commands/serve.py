@@ -1,0 +1,62 @@
+"""``edgeemo serve``: publish emotion predictions from a camera, a file, a stream or the demo clip."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edgeemo.commands.common import positive_int
+from edgeemo.messages import DEFAULT_ENDPOINT
+from edgeemo.metrics import DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT
+
+
+def _port(text: str) -> int:
+    value = int(text) if text.isdigit() else -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port 0..65535 (0: off), got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
+    return value
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    p = verbs.add_parser(
+        "serve", help="camera -> emotion predictions on ZeroMQ, with Prometheus metrics", allow_abbrev=False,
+        description="Capture frames, find the face mesh, classify a sliding window with the model bundle and "
+                    "publish every prediction as [topic, msgpack] on a ZeroMQ PUB socket.",
+    )
+    p.add_argument("--camera", default="0", metavar="SOURCE",
+                   help="camera index, video file, folder of images, rtsp:// or http:// URL, or 'demo' "
+                        "(a built-in clip of a real face) (default 0)")
+    p.add_argument("--model", type=Path, default=None, metavar="BUNDLE", help="model bundle folder (default: built in)")
+    p.add_argument("--stream", default="cam0", help="stream id, the end of the topic edgeemo.pred.<stream>")
+    p.add_argument("--bind", default=DEFAULT_ENDPOINT, help=f"ZeroMQ PUB address (default {DEFAULT_ENDPOINT})")
+    p.add_argument("--metrics-host", default=DEFAULT_METRICS_HOST, help="Prometheus endpoint address")
+    p.add_argument("--metrics-port", type=_port, default=DEFAULT_METRICS_PORT, help="Prometheus port, 0 for none")
+    p.add_argument("--every", type=positive_int, default=1, metavar="N", help="classify every N-th frame")
+    p.add_argument("--threads", type=positive_int, default=1, help="ONNX Runtime threads")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="ONNX Runtime provider")
+    p.add_argument("--fast", action="store_true", help="read files as fast as possible (every frame processed)")
+    p.add_argument("--face-gap", type=_seconds, default=0.5, metavar="SECONDS",
+                   help="a face gone longer than this empties the window (default 0.5)")
+    p.add_argument("--sndhwm", type=positive_int, default=100, help="messages queued per slow subscriber")
+    p.add_argument("--show", action="store_true", help="show the face, landmarks and scores in a window")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgeemo.serve import ServeOptions, serve
+
+    return serve(ServeOptions(
+        camera=args.camera, model=args.model, stream=args.stream, bind=args.bind, metrics_host=args.metrics_host,
+        metrics_port=args.metrics_port, every=args.every, threads=args.threads, device=args.device,
+        pace=not args.fast, face_gap_s=args.face_gap, sndhwm=args.sndhwm, show=args.show,
+    ))

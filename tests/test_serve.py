@@ -1,0 +1,112 @@
+"""``edgeemo serve`` end to end, in a real process: real faces, MediaPipe, ONNX Runtime, ZeroMQ, HTTP."""
+
+import signal
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from edgeemo.emotions import EMOTIONS
+from offline.demo_clip import load_face
+from offline.morph import smile_clip
+from tests.onnx_bundles import make_linear_bundle
+from tests.serve_helpers import free_port, messages_until_shutdown, serving, write_clip
+
+FRAMES, STRIDE = 16, 2
+SPAN = (FRAMES - 1) * STRIDE + 1  # frames before the first prediction
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bundle")
+    make_linear_bundle(folder, {e: [33, 61, 133, 291, 362, 263][: 3 + i % 3] for i, e in enumerate(EMOTIONS)},
+                       frames=FRAMES)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def face_clip(tmp_path_factory, london_dev):
+    neutral, pn = load_face(london_dev, "002", "neutral")
+    smiling, ps = load_face(london_dev, "002", "smiling")
+    frames = smile_clip(neutral, pn, smiling, ps, hold_neutral=10, onset=10, hold_smile=30)
+    return write_clip(tmp_path_factory.mktemp("clip") / "smile.mp4", frames), len(frames)
+
+
+def test_a_video_gives_one_prediction_per_frame_after_the_window_fills_in_order(bundle, face_clip):
+    clip, n_frames = face_clip
+    with serving("--camera", str(clip), "--model", str(bundle), "--fast", "--stream", "lab1") as (process, sub, _):
+        got = messages_until_shutdown(sub, process)
+        assert process.wait(30) == 0
+    predictions = [m for m in got if m["kind"] == "prediction"]
+    events = [m["event"] for m in got if m["kind"] == "status"]
+    assert events == ["started", "face_found", "end_of_stream", "shutting_down"]
+    assert len(predictions) == n_frames - SPAN + 1
+    assert [m["seq"] for m in predictions] == list(range(len(predictions)))
+    first = predictions[0]
+    assert first["stream"] == "lab1" and first["face_found"] and first["bundle"] == "test-linear"
+    assert list(first["scores"]) == list(EMOTIONS)
+    assert first["label"] in (*EMOTIONS, "neutral")
+    assert first["latency"]["total"] >= first["latency"]["landmarks"] > 0
+    assert first["k"] == {e: 3 + i % 3 for i, e in enumerate(EMOTIONS)}
+
+
+def test_metrics_are_served_while_running_and_sigterm_ends_cleanly(bundle):
+    port = free_port()
+    with serving("--camera", "demo", "--model", str(bundle), metrics_port=port) as (process, sub, _):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            item = sub.receive(1.0)
+            if item and item[1]["kind"] == "prediction" and item[1]["seq"] >= 3:
+                break
+        else:
+            pytest.fail("no prediction from the demo clip")
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        process.send_signal(signal.SIGTERM)
+        got = messages_until_shutdown(sub, process)
+        assert process.wait(30) == 0
+    assert got[-1]["event"] == "shutting_down" and got[-1]["detail"] == "signal"
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    assert samples[("edgeemo_frames_total", (("stream", "cam0"),))] >= SPAN
+    buckets = [k for k in samples if k[0] == "edgeemo_stage_latency_seconds_bucket" and ("stage", "landmarks") in k[1]]
+    assert len(buckets) > 5
+    assert samples[("edgeemo_end_to_end_latency_seconds_count", (("stream", "cam0"),))] >= 4
+
+
+def test_a_video_with_no_face_gives_status_and_no_prediction(bundle, tmp_path):
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (240, 320, 3), dtype=np.uint8) for _ in range(40)]
+    clip = write_clip(tmp_path / "noface.mp4", frames)
+    with serving("--camera", str(clip), "--model", str(bundle), "--fast") as (process, sub, _):
+        got = messages_until_shutdown(sub, process)
+        assert process.wait(30) == 0
+    assert [m["kind"] for m in got].count("prediction") == 0
+    assert [m["event"] for m in got] == ["started", "no_face", "end_of_stream", "shutting_down"]
+
+
+def test_a_source_that_vanishes_is_reported_and_reopened_when_it_is_back(bundle, face_clip, tmp_path):
+    clip = tmp_path / "live.mp4"
+    clip.write_bytes(face_clip[0].read_bytes())
+    events = []
+
+    def wait_for(event):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and event not in events:
+            item = sub.receive(1.0)
+            if item and item[1]["kind"] == "status":
+                events.append(item[1]["event"])
+        assert event in events, f"no {event} status; got {events}"
+
+    with serving("--camera", str(clip), "--model", str(bundle)) as (process, sub, _):
+        wait_for("face_found")
+        clip.unlink()
+        wait_for("camera_lost")
+        assert process.poll() is None  # still running, waiting for the source to come back
+        clip.write_bytes(face_clip[0].read_bytes())
+        wait_for("reconnected")
+        process.send_signal(signal.SIGINT)
+        got = messages_until_shutdown(sub, process)
+        assert process.wait(30) == 0
+    assert got[-1]["event"] == "shutting_down"
