@@ -15,12 +15,15 @@ def fill_missing(points: np.ndarray, where: str = "sequence") -> np.ndarray:
         raise EdgeemoError(f"{where}: no face found in any of its {len(points)} frames")
     if found.all():
         return points
+    # For every frame, the found frames just before and after it (the same one beyond either end).
     t = np.arange(len(points))
-    flat = points.reshape(len(points), -1)
-    filled = np.empty_like(flat)
-    for j in range(flat.shape[1]):  # once per coordinate at import time, not on the runtime's hot path
-        filled[:, j] = np.interp(t, t[found], flat[found, j])
-    return filled.reshape(points.shape)
+    known = np.flatnonzero(found)
+    after = np.minimum(np.searchsorted(known, t), len(known) - 1)
+    hi, lo = known[after], known[np.maximum(after - 1, 0)]
+    lo = np.where(hi < t, hi, lo)  # past the last found frame: hold it
+    span = np.maximum(hi - lo, 1)
+    w = np.where(hi > lo, (t - lo) / span, 0.0).astype(np.float32).reshape((-1,) + (1,) * (points.ndim - 1))
+    return (1.0 - w) * points[lo] + w * points[hi]
 
 
 def resample(points: np.ndarray, frames: int) -> np.ndarray:
