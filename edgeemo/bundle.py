@@ -71,9 +71,8 @@ class ModelBundle:
         ]
         accuracy = self.manifest.get("accuracy", {})
         for m in self.models:
-            acc = accuracy.get(m.emotion)
-            acc_text = f", accuracy {acc}" if acc is not None else ""
-            lines.append(f"  {m.emotion:<10} K={len(m.landmarks):<4} threshold {m.threshold:.3f}{acc_text}")
+            lines.append(f"  {m.emotion:<10} K={len(m.landmarks):<4} threshold {m.threshold:.3f}"
+                         f"{_accuracy_text(accuracy.get(m.emotion))}")
         arch = self.manifest.get("architecture")
         if arch:
             lines.append(f"  architecture: {json.dumps(arch, sort_keys=True)}")
@@ -81,6 +80,20 @@ class ModelBundle:
         if data:
             lines.append(f"  trained on: {json.dumps(data, sort_keys=True)}")
         return "\n".join(lines)
+
+
+def _accuracy_text(metrics: object) -> str:
+    """', test accuracy 0.95, balanced 0.93, AUC 0.98 (streaming)' from an export's per-protocol metrics."""
+    if not isinstance(metrics, dict):
+        return ""
+    protocol = "streaming" if "streaming" in metrics else next(iter(metrics), None)
+    values = metrics.get(protocol) if protocol else None
+    if not isinstance(values, dict):
+        return ""
+    parts = [f"{name} {values[key]:.3f}" for key, name in
+             (("accuracy", "accuracy"), ("balanced_accuracy", "balanced"), ("roc_auc", "AUC"))
+             if isinstance(values.get(key), (int, float))]
+    return f", test {', '.join(parts)} ({protocol})" if parts else ""
 
 
 def sha256_file(path: Path) -> str:

@@ -1,0 +1,28 @@
+"""``edgeemo export``: a training run's models at one K -> a model bundle (offline extra)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edgeemo.commands.common import import_offline, positive_int
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    p = verbs.add_parser("export", help="export a run's models at one K as a model bundle (ONNX)", allow_abbrev=False,
+                         description="Per emotion, the best validation seed's model, exported to ONNX, checked "
+                                     "against Keras within 1e-4, with a threshold chosen on validation data.")
+    p.add_argument("run", type=Path, metavar="RUN", help="training run folder")
+    p.add_argument("--data", type=Path, required=True, help="the dataset the run was trained on (parity check)")
+    p.add_argument("--k", type=positive_int, required=True, help="landmarks per emotion (a K the run trained)")
+    p.add_argument("--arch", choices=("t-emo", "r-emo"), default="t-emo")
+    p.add_argument("--out", type=Path, required=True, help="bundle folder to write (replaced atomically)")
+    p.add_argument("--id", default=None, help="bundle id (default: ARCH-kK-<data fingerprint>)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    export = import_offline("offline.export")
+    bundle = export.export_bundle(args.run, args.data, args.out, k=args.k, arch=args.arch, bundle_id=args.id)
+    print(bundle.summary())
+    return 0

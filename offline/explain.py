@@ -1,0 +1,134 @@
+"""``edgeemo explain``: the paper's global Integrated Gradients procedure (section 3.3) over a trained run.
+
+For each emotion e, with e's trained model (all 468 landmarks; the seed with the best validation score):
+  1. baselines: one typical training sequence of each of the other five emotions ("medoid": the onset
+     closest to its emotion's mean onset; or "confident": the one e's model scores lowest);
+  2. IG of every training onset sequence of e against each baseline (offline.integrated_gradients);
+  3. |IG| summed over frames and coordinates: one score per landmark; averaged over the samples, then
+     over the five baselines;
+  4. the 468 landmarks ranked by that score.
+The paper says "each input sample in the training set"; against baselines of other emotions only e's own
+samples carry signal (for the rest F(x) and F(x') are both near 0), so its samples are e's onsets, as
+CK+'s sequences are. Results go to RUN/explain/<arch>/: ranking.json (the ranking file that ``edgeemo
+train --landmarks`` and ``edgeemo select`` read), scores.npz, and one part file per emotion (resumable).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from edgeemo.emotions import EMOTIONS
+from edgeemo.errors import EdgeemoError
+from edgeemo.face import N_LANDMARKS
+from edgeemo.io import atomic_save_npz, atomic_write_json
+from offline.dataset import LandmarkDataset
+from offline.export import best_job, check_trained_on
+from offline.integrated_gradients import RULES, IntegratedGradients
+from offline.run import RunFolder
+from offline.splits import Split
+
+BASELINE_CHOICES = ("medoid", "confident")
+
+
+def explain_dir(run: RunFolder, arch: str) -> Path:
+    return run.root / "explain" / arch
+
+
+def ranking_path(run: RunFolder, arch: str) -> Path:
+    return explain_dir(run, arch) / "ranking.json"
+
+
+def choose_baselines(x: np.ndarray, y: np.ndarray, emotion: int, how: str, scores: np.ndarray | None = None) -> np.ndarray:
+    """Indices into ``x`` of one typical sequence of each other emotion (EMOTIONS order, e skipped)."""
+    if how not in BASELINE_CHOICES:
+        raise EdgeemoError(f"--baseline: unknown choice {how!r} (expected {' or '.join(BASELINE_CHOICES)})")
+    chosen = []
+    for other in range(len(EMOTIONS)):
+        if other == emotion:
+            continue
+        members = np.flatnonzero(y == other)
+        if not len(members):
+            raise EdgeemoError(f"training data: no onset sequence of {EMOTIONS[other]} to use as a baseline")
+        if how == "medoid":
+            flat = x[members].reshape(len(members), -1)
+            chosen.append(members[np.argmin(((flat - flat.mean(0)) ** 2).sum(1))])
+        else:
+            chosen.append(members[np.argmin(scores[members])])
+    return np.asarray(chosen)
+
+
+def landmark_scores(attributions: np.ndarray) -> np.ndarray:
+    """|IG| [n, P, 2, L(, 1)] summed over frames and coordinates, averaged over samples: [L]."""
+    a = np.abs(attributions.reshape(attributions.shape[:4]))
+    return a.sum(axis=(1, 2)).mean(axis=0)
+
+
+def explain_emotion(model, x_train: np.ndarray, y_train: np.ndarray, emotion: int, *, steps: int | str,
+                    rule: str, baseline: str) -> dict[str, np.ndarray]:
+    """The global procedure for one emotion on its training onsets ``x_train`` [n, P, 2, 468]."""
+    ig = IntegratedGradients(model)
+    own = x_train[y_train == emotion][..., None]
+    if not len(own):
+        raise EdgeemoError(f"training data: no onset sequence of {EMOTIONS[emotion]} to explain")
+    scores = ig.probability(x_train[..., None]) if baseline == "confident" else None
+    baselines = choose_baselines(x_train, y_train, emotion, baseline, scores)
+    per_baseline, median, worst, used_steps = [], [], [], []
+    for b in baselines:
+        result = ig.attribute_checked(own, x_train[b][..., None], steps=steps, rule=rule)
+        per_baseline.append(landmark_scores(result.attributions))
+        errors = result.completeness_error
+        median.append(np.median(errors))
+        worst.append(errors.max())
+        used_steps.append(result.steps)
+    per_baseline = np.stack(per_baseline)
+    return {"scores": per_baseline.mean(axis=0), "per_baseline": per_baseline, "baselines": baselines,
+            "completeness_median": np.array(median), "completeness_worst": np.array(worst),
+            "steps": np.array(used_steps), "samples": np.array(len(own))}
+
+
+def explain_run(run_dir: str | Path, data: str | Path, *, arch: str = "t-emo", steps: int | str = 64,
+                rule: str = "riemann_right", baseline: str = "medoid", progress: bool = True) -> dict:
+    """Rank the landmarks of every emotion with the run's 468-landmark models; returns ranking.json's content."""
+    if rule not in RULES:
+        raise EdgeemoError(f"--rule: unknown integration rule {rule!r} (expected one of {', '.join(RULES)})")
+    run = RunFolder(run_dir)
+    config = run.read_json(run.config_path)
+    if config is None:
+        raise EdgeemoError(f"{run.config_path}: missing (is {run.root} a training run?)")
+    dataset = LandmarkDataset.load(data)
+    check_trained_on(dataset, config, data, run)
+    out = explain_dir(run, arch)
+    parts, models = {}, {}
+    for emotion in tqdm(EMOTIONS, desc=f"explain {arch}", unit="emotion", disable=not progress):
+        job = best_job(run, arch, N_LANDMARKS, emotion)
+        models[emotion] = job._asdict()
+        part = out / "parts" / f"{emotion}-seed{job.seed}-{rule}-{steps}-{baseline}.npz"
+        if part.is_file():
+            with np.load(part) as saved:
+                parts[emotion] = {k: saved[k] for k in saved.files}
+            continue
+        split = Split.from_json(run.read_json(run.split_path(job.seed)))
+        onsets = split.train[dataset.segment[split.train] == "onset"]
+        parts[emotion] = explain_emotion(
+            run.load_model(job), dataset.X[onsets], dataset.y[onsets], EMOTIONS.index(emotion),
+            steps=steps, rule=rule, baseline=baseline,
+        )
+        atomic_save_npz(part, **parts[emotion])
+    scores = np.stack([parts[e]["scores"] for e in EMOTIONS])
+    atomic_save_npz(out / "scores.npz", scores=scores, per_baseline=np.stack([parts[e]["per_baseline"] for e in EMOTIONS]),
+                    completeness_median=np.stack([parts[e]["completeness_median"] for e in EMOTIONS]),
+                    completeness_worst=np.stack([parts[e]["completeness_worst"] for e in EMOTIONS]))
+    ranking = {
+        "emotions": {e: np.argsort(-scores[i], kind="stable").tolist() for i, e in enumerate(EMOTIONS)},
+        "settings": {"arch": arch, "steps": steps, "rule": rule, "baseline": baseline, "samples": "training onsets"},
+        "models": models,
+        "completeness": {e: {"median": float(np.median(parts[e]["completeness_median"])),
+                             "worst": float(parts[e]["completeness_worst"].max()),
+                             "steps": int(parts[e]["steps"].max()), "samples": int(parts[e]["samples"])}
+                         for e in EMOTIONS},
+    }
+    atomic_write_json(ranking_path(run, arch), ranking)
+    return ranking
