@@ -67,6 +67,7 @@ def export_bundle(run_dir: str | Path, data: str | Path, out: str | Path, *, k: 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; a bundle is read by whoever runs serve
     try:
         models, accuracy, hyperparameters = {}, {}, {}
         for emotion in tqdm(EMOTIONS, desc="export", unit="model", disable=not progress):

@@ -67,7 +67,7 @@ def test_counts_per_emotion_and_window(small):
         assert counts.tolist() == [10] * len(EMOTIONS), segment
     neutral = dataset.segment == "neutral"
     assert (dataset.y[neutral] == NEUTRAL_INDEX).all() and (dataset.y[~neutral] != NEUTRAL_INDEX).all()
-    assert neutral.sum() == 12 and set(dataset.subject[neutral]) == set(dataset.subject)
+    assert neutral.sum() == SMALL["sequences"] and set(dataset.subject[neutral]) == set(dataset.subject)
 
 
 def test_split_is_by_subject(small):
