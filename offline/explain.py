@@ -24,8 +24,7 @@ from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import N_LANDMARKS
 from edgeemo.io import atomic_save_npz, atomic_write_json
-from offline.dataset import LandmarkDataset
-from offline.export import best_job, check_trained_on
+from offline.export import best_job, open_trained_run
 from offline.integrated_gradients import RULES, IntegratedGradients
 from offline.run import RunFolder
 from offline.splits import Split
@@ -94,12 +93,7 @@ def explain_run(run_dir: str | Path, data: str | Path, *, arch: str = "t-emo", s
     """Rank the landmarks of every emotion with the run's 468-landmark models; returns ranking.json's content."""
     if rule not in RULES:
         raise EdgeemoError(f"--rule: unknown integration rule {rule!r} (expected one of {', '.join(RULES)})")
-    run = RunFolder(run_dir)
-    config = run.read_json(run.config_path)
-    if config is None:
-        raise EdgeemoError(f"{run.config_path}: missing (is {run.root} a training run?)")
-    dataset = LandmarkDataset.load(data)
-    check_trained_on(dataset, config, data, run)
+    run, _, dataset = open_trained_run(run_dir, data)
     out = explain_dir(run, arch)
     parts, models = {}, {}
     for emotion in tqdm(EMOTIONS, desc=f"explain {arch}", unit="emotion", disable=not progress):

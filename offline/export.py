@@ -58,12 +58,7 @@ def choose_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
 
 def export_bundle(run_dir: str | Path, data: str | Path, out: str | Path, *, k: int, arch: str = "t-emo",
                   bundle_id: str | None = None, progress: bool = True) -> ModelBundle:
-    run = RunFolder(run_dir)
-    config = run.read_json(run.config_path)
-    if config is None:
-        raise EdgeemoError(f"{run.config_path}: missing (is {run.root} a training run?)")
-    dataset = LandmarkDataset.load(data)
-    check_trained_on(dataset, config, data, run)
+    run, config, dataset = open_trained_run(run_dir, data)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -106,11 +101,18 @@ def export_bundle(run_dir: str | Path, data: str | Path, out: str | Path, *, k: 
     return load_bundle(out)
 
 
-def check_trained_on(dataset: LandmarkDataset, config: dict, data, run: RunFolder) -> None:
+def open_trained_run(run_dir: str | Path, data: str | Path) -> tuple[RunFolder, dict, LandmarkDataset]:
+    """The run folder, its config and the dataset, refused unless the run was trained on that dataset."""
     from offline.train import _fingerprint
 
+    run = RunFolder(run_dir)
+    config = run.read_json(run.config_path)
+    if config is None:
+        raise EdgeemoError(f"{run.config_path}: missing (is {run.root} a training run?)")
+    dataset = LandmarkDataset.load(data)
     if config["data"]["fingerprint"] != _fingerprint(dataset):
         raise EdgeemoError(f"--data: {data} is not the dataset run {run.root} was trained on")
+    return run, config, dataset
 
 
 def _frame_stride(dataset: LandmarkDataset) -> int:
