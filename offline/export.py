@@ -103,14 +103,14 @@ def export_bundle(run_dir: str | Path, data: str | Path, out: str | Path, *, k: 
 
 def open_trained_run(run_dir: str | Path, data: str | Path) -> tuple[RunFolder, dict, LandmarkDataset]:
     """The run folder, its config and the dataset, refused unless the run was trained on that dataset."""
-    from offline.train import _fingerprint
+    from offline.train import dataset_fingerprint
 
     run = RunFolder(run_dir)
     config = run.read_json(run.config_path)
     if config is None:
         raise EdgeemoError(f"{run.config_path}: missing (is {run.root} a training run?)")
     dataset = LandmarkDataset.load(data)
-    if config["data"]["fingerprint"] != _fingerprint(dataset):
+    if config["data"]["fingerprint"] != dataset_fingerprint(dataset):
         raise EdgeemoError(f"--data: {data} is not the dataset run {run.root} was trained on")
     return run, config, dataset
 
