@@ -7,13 +7,14 @@ starts fast and works on a device without it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from edgeemo import __version__
-from edgeemo.commands import data, info
+from edgeemo.commands import bench, data, explain, export, info, keys, relay, report, select, serve, subscribe, train
 from edgeemo.errors import EdgeemoError
 
-COMMANDS = (info, data)
+COMMANDS = (info, data, train, explain, select, report, export, serve, subscribe, relay, keys, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # MediaPipe and TensorFlow log C++ start-up chatter to stderr; users see only warnings and errors.
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

@@ -10,6 +10,7 @@ import msgpack
 import zmq
 
 from edgeemo.errors import EdgeemoError
+from edgeemo.keys import Authenticator, ClientKeys, ServerKeys, make_client, make_server, require_keys
 from edgeemo.messages import DEFAULT_ENDPOINT, build_prediction, build_status, prediction_topic, status_topic
 
 DEFAULT_SNDHWM = 100  # about 3 s of predictions at 30 frames/s per subscriber; older ones are not worth keeping
@@ -28,28 +29,47 @@ class PredictionPublisher:
     Sequence numbers count per stream and kind from 0 and advance only when a message was handed to
     ZeroMQ, so a message that failed to build leaves no gap and no stray frame.
 
+    The socket binds ``endpoint`` (subscribers connect to it), or with ``connect`` connects to it: to a
+    relay's publisher side (``edgeemo.relay``), which many publishers share. ``curve`` encrypts: server keys
+    when binding, client keys (trusting the relay's server key) when connecting; an endpoint off loopback
+    is refused without them (``edgeemo.keys``).
+
     Not thread-safe: make one per thread (a ZeroMQ socket must be used from one thread).
     """
 
     def __init__(
-        self, bind: str = DEFAULT_ENDPOINT, *, sndhwm: int = DEFAULT_SNDHWM, linger_s: float = DEFAULT_LINGER_S,
-        context: zmq.Context | None = None,
+        self, endpoint: str = DEFAULT_ENDPOINT, *, connect: bool = False, curve: ServerKeys | ClientKeys | None = None,
+        sndhwm: int = DEFAULT_SNDHWM, linger_s: float = DEFAULT_LINGER_S, context: zmq.Context | None = None,
     ) -> None:
+        flag = "--connect" if connect else "--bind"
         if isinstance(sndhwm, bool) or not isinstance(sndhwm, int) or sndhwm < 1:
             # 0 would mean "no limit": a stalled subscriber could then grow our memory without bound.
             raise EdgeemoError(f"--sndhwm {sndhwm!r}: expected a positive integer")
+        if curve is not None and isinstance(curve, ClientKeys) != connect:
+            needed = "ClientKeys" if connect else "ServerKeys"
+            raise TypeError(f"curve: {flag} needs {needed}, got {type(curve).__name__}")
+        require_keys(endpoint, curve, flag)
         self._own_context = context is None
         self._context = zmq.Context() if context is None else context
         self._linger_ms = max(0, int(linger_s * 1000))
+        self._auth = Authenticator(self._context, curve) if isinstance(curve, ServerKeys) else None
         self._socket = self._context.socket(zmq.PUB)
         self._socket.setsockopt(zmq.SNDHWM, sndhwm)
         self._socket.setsockopt(zmq.LINGER, self._linger_ms)
+        if isinstance(curve, ServerKeys):
+            make_server(self._socket, curve)
+        elif curve is not None:
+            make_client(self._socket, curve)
         try:
-            self._socket.bind(bind)
+            if connect:
+                self._socket.connect(endpoint)
+            else:
+                self._socket.bind(endpoint)
         except zmq.ZMQError as exc:
             self.close()
-            raise EdgeemoError(f"--bind {bind}: {exc.strerror} (expected tcp://HOST:PORT, a free port)") from None
-        self.endpoint: str = self._socket.getsockopt_string(zmq.LAST_ENDPOINT)
+            hint = "expected tcp://HOST:PORT" + ("" if connect else ", a free port")
+            raise EdgeemoError(f"{flag} {endpoint}: {exc.strerror} ({hint})") from None
+        self.endpoint: str = endpoint if connect else self._socket.getsockopt_string(zmq.LAST_ENDPOINT)
         self.sent = 0
         self._packer = msgpack.Packer(use_bin_type=True)
         self._topics: dict[tuple[str, str], bytes] = {}
@@ -96,6 +116,8 @@ class PredictionPublisher:
     def close(self) -> None:
         """Close the socket, waiting at most ``linger_s`` for queued messages to leave."""
         self._socket.close(linger=self._linger_ms)
+        if self._auth is not None:
+            self._auth.stop()
         if self._own_context:
             self._context.term()
 

@@ -1,12 +1,16 @@
 """``edgeemo serve``: frames -> face mesh -> selected landmarks -> ring buffer -> six models -> ZeroMQ.
 
-One stream per process. The capture runs on its own thread and hands over only the newest frame
-(``LatestFrameSlot``), so a pipeline slower than a live camera drops frames and counts them instead of
-falling behind; files read as fast as possible are read on the pipeline's thread, every frame processed.
+One or more streams per process, each from its own source. Every live (or paced) source is captured on
+its own thread, which hands over only the newest frame (``LatestFrameSlot``), so a pipeline slower than a
+camera drops frames and counts them instead of falling behind; files read as fast as possible are read on
+the pipeline's thread, every frame processed. One processing loop serves every stream in turn, each with
+its own face mesh, ring buffer and models, and publishes them all on one socket, which binds (subscribers
+connect to it) or connects to an ``edgeemo relay``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import signal
 import threading
@@ -22,12 +26,13 @@ from edgeemo.classifier import EmotionClassifier
 from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
 from edgeemo.info import DEFAULT_BUNDLE
-from edgeemo.messages import DEFAULT_ENDPOINT
+from edgeemo.keys import ClientKeys, ServerKeys, load_client_keys, load_server_keys
+from edgeemo.messages import DEFAULT_ENDPOINT, check_stream
 from edgeemo.metrics import DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT, Metrics, StreamMetrics, serve_metrics
 from edgeemo.normalize import normalize_landmarks
 from edgeemo.publisher import PredictionPublisher
 from edgeemo.ringbuffer import RingBuffer
-from edgeemo.sources import CaptureThread, FrameSource, ReopeningSource, make_source
+from edgeemo.sources import CaptureThread, FrameSource, LatestFrameSlot, ReopeningSource, make_source
 
 DEMO_CLIP = Path(__file__).parent / "resources" / "demo" / "smile.mp4"
 PROVIDERS = {"cpu": ("CPUExecutionProvider",), "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider")}
@@ -35,10 +40,12 @@ PROVIDERS = {"cpu": ("CPUExecutionProvider",), "cuda": ("CUDAExecutionProvider",
 
 @dataclass(frozen=True)
 class ServeOptions:
-    camera: str = "0"
+    cameras: tuple[str, ...] = ("0",)
     model: Path | None = None
-    stream: str = "cam0"
+    streams: tuple[str, ...] = ("cam0",)  # one per camera
     bind: str = DEFAULT_ENDPOINT
+    connect: str | None = None  # a relay's publishers address: connect there instead of binding ``bind``
+    curve_keys: Path | None = None  # CURVE keys folder (edgeemo.keys); None: no encryption, loopback only
     metrics_host: str = DEFAULT_METRICS_HOST
     metrics_port: int = DEFAULT_METRICS_PORT  # 0: no metrics endpoint
     every: int = 1  # classify every n-th frame once the window is full
@@ -126,70 +133,117 @@ class StreamProcessor:
             self.publisher.publish_status(self.stream, "no_face")
 
 
-def _open_source(options: ServeOptions, events: queue.SimpleQueue) -> FrameSource:
-    spec = str(DEMO_CLIP) if options.camera == "demo" else options.camera
-    return ReopeningSource(make_source(spec, pace=options.pace), on_event=lambda e, d: events.put((e, d)))
+def stream_ids(cameras: tuple[str, ...], streams: tuple[str, ...] | None) -> tuple[str, ...]:
+    """One stream id per camera: the ones given, else cam0, cam1, ..."""
+    if streams is None:
+        return tuple(f"cam{i}" for i in range(len(cameras)))
+    if len(streams) != len(cameras):
+        raise EdgeemoError(
+            f"--stream: {len(streams)} given for {len(cameras)} --camera sources "
+            "(give one per --camera, or none for cam0, cam1, ...)"
+        )
+    for stream in streams:
+        check_stream(stream, where="--stream")
+    if len(set(streams)) != len(streams):
+        raise EdgeemoError(f"--stream: {sorted(s for s in streams if streams.count(s) > 1)[0]!r} given twice")
+    return tuple(streams)
 
 
-def _frames(source: FrameSource, threaded: bool, stop: threading.Event, dropped_to: StreamMetrics):
-    """Yield (frame, captured_at, read_s) until the source ends or ``stop`` is set; from a capture thread,
-    also None every 0.2 s without a frame, so the caller can publish events while a lost source reopens."""
-    if not threaded:
-        source.open()
-        try:
-            while not stop.is_set():
-                started = time.monotonic()
-                item = source.read()
-                if item is None:
-                    return
-                yield item[0], item[1], item[1] - started
-        finally:
-            source.close()
-        return
-    with CaptureThread(source) as capture:
-        dropped = 0
-        while not stop.is_set():
-            item = capture.slot.take(timeout_s=0.2)
-            if capture.slot.dropped > dropped:
-                dropped_to.frames_dropped(capture.slot.dropped - dropped)
-                dropped = capture.slot.dropped
-            if item is None and capture.slot.ended:
-                return
-            yield item
+class _SignallingSlot(LatestFrameSlot):
+    """A frame slot that also sets ``ready`` when a frame arrives or the producer ends, so one loop can
+    wait for whichever of several sources has something."""
+
+    def __init__(self, ready: threading.Event) -> None:
+        super().__init__()
+        self._ready = ready
+
+    def put(self, frame: np.ndarray, captured_at: float, read_s: float = 0.0) -> None:
+        super().put(frame, captured_at, read_s)
+        self._ready.set()
+
+    def close(self, error: BaseException | None = None) -> None:
+        super().close(error)
+        self._ready.set()
+
+
+class _Feed:
+    """One stream's source as the processing loop sees it: ``next()`` gives a frame that is ready now, or
+    None; ``ended`` once the source has ended. A threaded feed is captured on its own thread (live and
+    paced sources); an unthreaded one is read on the loop's thread, every frame, as fast as it decodes."""
+
+    def __init__(self, stream: str, source: FrameSource, threaded: bool, ready: threading.Event,
+                 metrics: StreamMetrics) -> None:
+        self.stream, self.source, self.metrics = stream, source, metrics
+        self.capture = CaptureThread(source, _SignallingSlot(ready)) if threaded else None
+        self.ended = False
+        self._dropped = 0
+
+    def open(self) -> None:
+        if self.capture is not None:
+            self.capture.start()
+        else:
+            self.source.open()
+
+    def next(self) -> tuple[np.ndarray, float, float] | None:
+        if self.capture is None:
+            started = time.monotonic()
+            item = self.source.read()
+            if item is None:
+                self.ended = True
+                return None
+            return item[0], item[1], item[1] - started
+        slot = self.capture.slot
+        item = slot.take(timeout_s=0)
+        if slot.dropped > self._dropped:
+            self.metrics.frames_dropped(slot.dropped - self._dropped)
+            self._dropped = slot.dropped
+        if item is None and slot.ended:
+            self.ended = True
+        return item
+
+    def close(self) -> None:
+        if self.capture is not None:
+            self.capture.stop()
+        else:
+            self.source.close()
 
 
 def serve(options: ServeOptions) -> int:
-    """Run until the source ends or SIGINT/SIGTERM; returns the exit code."""
+    """Run until every source has ended, or SIGINT/SIGTERM; returns the exit code."""
     from edgeemo.landmarker import FaceMeshLandmarker
 
     if options.device not in PROVIDERS:
         raise EdgeemoError(f"--device {options.device}: expected one of {', '.join(PROVIDERS)}")
+    streams = stream_ids(options.cameras, options.streams)
     stop = threading.Event()
+    ready = threading.Event()  # set by capture threads: a frame or an event is waiting
     events: queue.SimpleQueue = queue.SimpleQueue()
-    # Bind first: subscribers can connect while the models and MediaPipe load.
-    with PredictionPublisher(options.bind, sndhwm=options.sndhwm) as publisher:
+    # Bind (or connect) first: subscribers can connect while the models and MediaPipe load.
+    with PredictionPublisher(options.connect or options.bind, connect=options.connect is not None,
+                             curve=_curve_keys(options), sndhwm=options.sndhwm) as publisher:
         bundle = load_bundle(options.model or _default_bundle())
         metrics = Metrics(bundle=bundle.bundle_id)
-        stream_metrics = metrics.stream(options.stream)
         server = serve_metrics(metrics.registry, options.metrics_host, options.metrics_port) if options.metrics_port else None
-        source = _open_source(options, events)
-        previous = {s: signal.signal(s, lambda *_: (stop.set(), source.interrupt())) for s in (signal.SIGINT, signal.SIGTERM)}
+        feeds = [_feed(camera, stream, options, events, ready, metrics.stream(stream))
+                 for camera, stream in zip(options.cameras, streams)]
+        previous = {s: signal.signal(s, lambda *_: _interrupt(stop, feeds)) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            classifier = EmotionClassifier(bundle, PROVIDERS[options.device], options.threads)
-            with FaceMeshLandmarker(static=False) as landmarker:
-                processor = StreamProcessor(options.stream, bundle, classifier, landmarker, publisher,
-                                            stream_metrics, options.every, options.face_gap_s)
-                publisher.publish_status(options.stream, "started", f"{source.name}; bundle {bundle.bundle_id}")
-                threaded = source.live or options.pace
-                for item in _frames(source, threaded, stop, stream_metrics):
-                    _forward_events(events, publisher, options.stream, stream_metrics)
-                    if item is None:
-                        continue
-                    processor.process(*item)
-                    if options.show and _show(item[0], processor):
-                        break
-                _forward_events(events, publisher, options.stream, stream_metrics)
-            publisher.publish_status(options.stream, "shutting_down", "signal" if stop.is_set() else "source ended")
+            with contextlib.ExitStack() as stack:
+                processors = {}
+                for feed in feeds:
+                    # Each stream its own face tracker and models: neither holds state another may see.
+                    landmarker = stack.enter_context(FaceMeshLandmarker(static=False))
+                    classifier = EmotionClassifier(bundle, PROVIDERS[options.device], options.threads)
+                    processors[feed.stream] = StreamProcessor(feed.stream, bundle, classifier, landmarker, publisher,
+                                                              feed.metrics, options.every, options.face_gap_s)
+                for feed in feeds:
+                    publisher.publish_status(feed.stream, "started", f"{feed.source.name}; bundle {bundle.bundle_id}")
+                for feed in feeds:
+                    feed.open()
+                    stack.callback(feed.close)
+                _process(feeds, processors, publisher, events, ready, stop, options.show)
+            for feed in feeds:
+                publisher.publish_status(feed.stream, "shutting_down", "signal" if stop.is_set() else "source ended")
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -200,22 +254,77 @@ def serve(options: ServeOptions) -> int:
     return 0
 
 
+def _process(feeds: list[_Feed], processors: dict[str, StreamProcessor], publisher: PredictionPublisher,
+             events: queue.SimpleQueue, ready: threading.Event, stop: threading.Event, show: bool) -> None:
+    """Take turns over the streams, one frame each, until every source has ended, ``stop`` is set or the
+    user pressed q in a window."""
+    metrics = {feed.stream: feed.metrics for feed in feeds}
+    quit_pressed = False
+    while not (stop.is_set() or quit_pressed):
+        ready.clear()  # before looking: a frame that arrives after the look sets it again
+        active = [feed for feed in feeds if not feed.ended]
+        if not active:
+            break
+        processed = False
+        for feed in active:
+            item = feed.next()
+            if item is None:
+                continue
+            processed = True
+            processor = processors[feed.stream]
+            processor.process(*item)
+            quit_pressed = quit_pressed or (show and _show(item[0], processor))
+        _forward_events(events, publisher, metrics)
+        if not processed:
+            # Wake for the next frame or event; at least every 0.2 s, to notice ``stop``.
+            ready.wait(0.2)
+    _forward_events(events, publisher, metrics)
+
+
+def _feed(camera: str, stream: str, options: ServeOptions, events: queue.SimpleQueue, ready: threading.Event,
+          metrics: StreamMetrics) -> _Feed:
+    spec = str(DEMO_CLIP) if camera == "demo" else camera
+
+    def on_event(event: str, detail: str) -> None:  # runs on the thread reading the source
+        events.put((stream, event, detail))
+        ready.set()
+
+    source = ReopeningSource(make_source(spec, pace=options.pace), on_event=on_event)
+    return _Feed(stream, source, source.live or options.pace, ready, metrics)
+
+
+def _interrupt(stop: threading.Event, feeds: list[_Feed]) -> None:
+    """The signal handler: only flags and interrupts, as it may run while this thread holds any lock."""
+    stop.set()
+    for feed in feeds:
+        feed.source.interrupt()
+
+
+def _curve_keys(options: ServeOptions) -> ServerKeys | ClientKeys | None:
+    """Binding, serve is a CURVE server; connecting to a relay, a client of it."""
+    if options.curve_keys is None:
+        return None
+    if options.connect is not None:
+        return load_client_keys(options.curve_keys)
+    return load_server_keys(options.curve_keys)
+
+
 def _default_bundle() -> Path:
     if not (DEFAULT_BUNDLE / "manifest.json").is_file():
         raise EdgeemoError(f"--model: no default model bundle at {DEFAULT_BUNDLE}; pass --model BUNDLE")
     return DEFAULT_BUNDLE
 
 
-def _forward_events(events: queue.SimpleQueue, publisher: PredictionPublisher, stream: str,
-                    metrics: StreamMetrics) -> None:
-    """Publish the capture thread's events from this thread (a ZeroMQ socket belongs to one thread)."""
+def _forward_events(events: queue.SimpleQueue, publisher: PredictionPublisher,
+                    metrics: dict[str, StreamMetrics]) -> None:
+    """Publish the capture threads' events from this thread (a ZeroMQ socket belongs to one thread)."""
     while True:
         try:
-            event, detail = events.get_nowait()
+            stream, event, detail = events.get_nowait()
         except queue.Empty:
             return
         if event == "reconnected":
-            metrics.source_reopened()
+            metrics[stream].source_reopened()
         publisher.publish_status(stream, event, detail)
 
 
@@ -233,7 +342,7 @@ def _show(frame: np.ndarray, processor: StreamProcessor) -> bool:
         cv2.putText(view, processor.last_label or "", (5, 20 + 18 * 6 + 6), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
                     (0, 255, 255), 2)
     try:
-        cv2.imshow("edgeemo", view)
+        cv2.imshow(f"edgeemo {processor.stream}", view)
         return (cv2.waitKey(1) & 0xFF) == ord("q")
     except cv2.error as exc:
         raise EdgeemoError(f"--show: cannot open a window here ({str(exc).splitlines()[0][:80]})") from None

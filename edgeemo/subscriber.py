@@ -10,6 +10,10 @@
 Iteration stops when no message arrives within ``timeout_s`` (``None`` waits for ever). Every message is
 checked against the contract (``edgeemo.messages``); a malformed one raises EdgeemoError naming the field.
 Subscribers in other languages need only ZeroMQ SUB and msgpack: see the schema in ``edgeemo.messages``.
+
+A publisher off loopback encrypts with CURVE; pass its keys (``edgeemo.keys``)::
+
+    Subscriber("tcp://10.0.0.7:5556", curve=load_client_keys(Path("keys")))
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 import zmq
 
 from edgeemo.errors import EdgeemoError
+from edgeemo.keys import ClientKeys, make_client, require_keys
 from edgeemo.messages import DEFAULT_ENDPOINT, PRED_PREFIX, STATUS_PREFIX, check_stream, unpack
 
 DEFAULT_RCVHWM = 1000
@@ -32,15 +37,18 @@ class Subscriber:
     ``streams`` limits it to those stream ids (``None``: every stream); ``status`` adds status messages.
     ``dropped`` counts messages missed, from gaps in ``seq`` (a ``seq`` that goes back means the publisher
     restarted, and counting starts again). ZeroMQ drops the first messages before a connection
-    completes, so counting starts at the first message seen of each stream and kind.
+    completes, so counting starts at the first message seen of each stream and kind. ``curve`` makes it a
+    CURVE client of the publisher whose server key it holds; an endpoint off loopback needs it.
 
     Not thread-safe: use it from one thread.
     """
 
     def __init__(
         self, endpoint: str = DEFAULT_ENDPOINT, streams: Sequence[str] | None = None, status: bool = True, *,
-        timeout_s: float | None = None, rcvhwm: int = DEFAULT_RCVHWM, context: zmq.Context | None = None,
+        timeout_s: float | None = None, rcvhwm: int = DEFAULT_RCVHWM, curve: ClientKeys | None = None,
+        context: zmq.Context | None = None,
     ) -> None:
+        require_keys(endpoint, curve, "endpoint")
         self.endpoint = endpoint
         self.timeout_s = timeout_s
         self.dropped = 0
@@ -53,6 +61,8 @@ class Subscriber:
         self._socket = self._context.socket(zmq.SUB)
         self._socket.setsockopt(zmq.RCVHWM, rcvhwm)
         self._socket.setsockopt(zmq.LINGER, 0)
+        if curve is not None:
+            make_client(self._socket, curve)
         for prefix in prefixes:
             self._socket.setsockopt(zmq.SUBSCRIBE, prefix.encode())
         try:

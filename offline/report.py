@@ -16,6 +16,7 @@ from edgeemo.errors import EdgeemoError
 from edgeemo.io import atomic_path, atomic_write_text
 from offline.evaluate import CLASSES, METRICS, PROTOCOLS, confusion, expressed, fuse, mean_std, protocol_mask
 from offline.model import ARCHS
+from offline.report_explain import explain_section
 from offline.run import Job, RunFolder
 
 MODEL_NAMES = {"t-emo": "T-EMO", "r-emo": "R-EMO", "svm-linear": "Linear SVM", "svm-rbf": "RBF SVM"}
@@ -49,8 +50,9 @@ def write_report(run_dir: str | Path, threshold: float | None = None) -> list[Pa
         *(_learning_curves(results, c, out / f"learning_curves_{c[0]}_k{c[1]}.png") for c in columns if c[0] in ARCHS),
     ]
     markdown = _markdown(run, results, columns, fused, threshold, [p.name for p in written])
-    atomic_write_text(out / "report.md", markdown)
-    return [out / "report.md", *written]
+    section = explain_section(run, results)  # accuracy and cost against K, ranking, fidelity, Fig. 2-3
+    atomic_write_text(out / "report.md", markdown + section.markdown)
+    return [out / "report.md", *written, *section.figures]
 
 
 def column_name(column: Column) -> str:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from edgeemo.cli import main
 from edgeemo.emotions import EMOTIONS
 from offline.demo_clip import load_face
 from offline.morph import smile_clip
@@ -110,3 +111,25 @@ def test_a_source_that_vanishes_is_reported_and_reopened_when_it_is_back(bundle,
         got = messages_until_shutdown(sub, process)
         assert process.wait(30) == 0
     assert got[-1]["event"] == "shutting_down"
+
+
+def test_two_sources_in_one_process_give_two_complete_streams(bundle, face_clip):
+    clip, n_frames = face_clip
+    with serving("--camera", str(clip), "--camera", "demo", "--fast", "--model", str(bundle)) as (process, sub, _):
+        got = messages_until_shutdown(sub, process, streams=2)
+        assert process.wait(30) == 0
+    for stream, frames in (("cam0", n_frames), ("cam1", 150)):  # ids derived; the demo clip has 150 frames
+        seqs = [m["seq"] for m in got if m["kind"] == "prediction" and m["stream"] == stream]
+        assert seqs == list(range(frames - SPAN + 1)), stream
+        events = [m["event"] for m in got if m["kind"] == "status" and m["stream"] == stream]
+        assert events == ["started", "face_found", "end_of_stream", "shutting_down"], stream
+
+
+@pytest.mark.parametrize("argv, error", [
+    (["--camera", "0", "--camera", "1", "--stream", "a"],
+     "--stream: 1 given for 2 --camera sources (give one per --camera, or none for cam0, cam1, ...)"),
+    (["--camera", "0", "--camera", "1", "--stream", "a", "--stream", "a"], "--stream: 'a' given twice"),
+], ids=["count", "twice"])
+def test_stream_ids_must_match_the_sources(argv, error, capsys):
+    assert main(["serve", *argv]) == 2
+    assert capsys.readouterr().err == f"edgeemo: error: {error}\n"

@@ -33,12 +33,20 @@ def register(verbs: argparse._SubParsersAction) -> None:
         description="Capture frames, find the face mesh, classify a sliding window with the model bundle and "
                     "publish every prediction as [topic, msgpack] on a ZeroMQ PUB socket.",
     )
-    p.add_argument("--camera", default="0", metavar="SOURCE",
+    p.add_argument("--camera", action="append", default=None, metavar="SOURCE",
                    help="camera index, video file, folder of images, rtsp:// or http:// URL, or 'demo' "
-                        "(a built-in clip of a real face) (default 0)")
+                        "(a built-in clip of a real face) (default 0); repeat for several streams")
     p.add_argument("--model", type=Path, default=None, metavar="BUNDLE", help="model bundle folder (default: built in)")
-    p.add_argument("--stream", default="cam0", help="stream id, the end of the topic edgeemo.pred.<stream>")
-    p.add_argument("--bind", default=DEFAULT_ENDPOINT, help=f"ZeroMQ PUB address (default {DEFAULT_ENDPOINT})")
+    p.add_argument("--stream", action="append", default=None,
+                   help="stream id, the end of the topic edgeemo.pred.<stream>; one per --camera "
+                        "(default cam0, cam1, ...)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--bind", default=DEFAULT_ENDPOINT, help=f"ZeroMQ PUB address (default {DEFAULT_ENDPOINT})")
+    where.add_argument("--connect", default=None, metavar="ENDPOINT",
+                       help="publish through an edgeemo relay: connect to its --publishers address instead of binding")
+    p.add_argument("--curve-keys", type=Path, default=None, metavar="DIR",
+                   help="encrypt with CURVE (edgeemo keys): with --bind, server.key_secret and the client keys let in; "
+                        "with --connect, client.key_secret and the relay's server.key. Required beyond loopback")
     p.add_argument("--metrics-host", default=DEFAULT_METRICS_HOST, help="Prometheus endpoint address")
     p.add_argument("--metrics-port", type=_port, default=DEFAULT_METRICS_PORT, help="Prometheus port, 0 for none")
     p.add_argument("--every", type=positive_int, default=1, metavar="N", help="classify every N-th frame")
@@ -53,10 +61,12 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeemo.serve import ServeOptions, serve
+    from edgeemo.serve import ServeOptions, serve, stream_ids
 
+    cameras = tuple(args.camera or ("0",))
     return serve(ServeOptions(
-        camera=args.camera, model=args.model, stream=args.stream, bind=args.bind, metrics_host=args.metrics_host,
+        cameras=cameras, model=args.model, streams=stream_ids(cameras, args.stream and tuple(args.stream)),
+        bind=args.bind, connect=args.connect, curve_keys=args.curve_keys, metrics_host=args.metrics_host,
         metrics_port=args.metrics_port, every=args.every, threads=args.threads, device=args.device,
         pace=not args.fast, face_gap_s=args.face_gap, sndhwm=args.sndhwm, show=args.show,
     ))

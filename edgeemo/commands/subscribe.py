@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from edgeemo.commands.common import positive_int
@@ -35,15 +36,24 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--count", type=positive_int, default=None, metavar="N", help="stop after N messages")
     p.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
                    help="fail when no message arrives for this long (default: wait for ever)")
+    p.add_argument("--curve-keys", type=Path, default=None, metavar="DIR",
+                   help="the publisher encrypts with CURVE: client.key_secret and server.key from DIR (edgeemo keys); "
+                        "required beyond loopback")
+    p.add_argument("--server-key", type=Path, default=None, metavar="FILE",
+                   help="the publisher's public key file (default: server.key in --curve-keys DIR)")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from edgeemo.errors import EdgeemoError
+    from edgeemo.keys import load_client_keys
     from edgeemo.subscriber import Subscriber
 
+    if args.server_key is not None and args.curve_keys is None:
+        raise EdgeemoError("--server-key: also pass --curve-keys DIR with this subscriber's client.key_secret")
+    curve = load_client_keys(args.curve_keys, args.server_key) if args.curve_keys is not None else None
     received = 0
-    with Subscriber(args.endpoint, streams=args.stream) as sub:
+    with Subscriber(args.endpoint, streams=args.stream, curve=curve) as sub:
         try:
             while args.count is None or received < args.count:
                 item = sub.receive(args.timeout)

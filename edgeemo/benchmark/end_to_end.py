@@ -1,0 +1,88 @@
+"""``edgeemo serve``'s per-frame work on a real face video, stage by stage, and MediaPipe alone as its floor.
+
+Drives ``edgeemo.serve.StreamProcessor`` (what ``serve`` runs per frame) on every frame of the video,
+decoded as it goes (unpaced, so nothing waits for a frame period), and reads the stage latencies from the
+prediction messages it publishes. The video is played again until the time budget is spent, the face
+tracker and ring buffer carrying on across the loop point as they would on a camera.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from edgeemo.benchmark.timing import measure, summary_ms
+from edgeemo.bundle import load_bundle
+from edgeemo.classifier import EmotionClassifier
+from edgeemo.messages import LATENCY_KEYS
+from edgeemo.metrics import Metrics
+from edgeemo.publisher import PredictionPublisher
+from edgeemo.sources import VideoFileSource
+
+STREAM = "bench"
+
+
+def run_pipeline(bundle_path: Path, video: Path, budget_s: float) -> dict[str, object]:
+    """Per-stage latency (ms) over every prediction, and frames per second over every frame (with or
+    without a prediction) from decoding to publishing."""
+    from edgeemo.landmarker import FaceMeshLandmarker
+    from edgeemo.serve import StreamProcessor
+
+    bundle = load_bundle(bundle_path)
+    stages: dict[str, list[float]] = {key: [] for key in LATENCY_KEYS}
+    frames = passes = 0
+    # No subscriber: a message is built, packed and handed to ZeroMQ as in serve, then dropped.
+    with PredictionPublisher("tcp://127.0.0.1:*") as publisher, FaceMeshLandmarker(static=False) as landmarker:
+        processor = StreamProcessor(STREAM, bundle, EmotionClassifier(bundle, threads=1), landmarker, publisher,
+                                    Metrics(CollectorRegistry()).stream(STREAM))
+        started, cpu_started = time.perf_counter(), time.process_time()
+        while passes == 0 or time.perf_counter() - started < budget_s:
+            with VideoFileSource(video, pace=False) as source:
+                while True:
+                    read_started = time.monotonic()
+                    item = source.read()
+                    if item is None:
+                        break
+                    payload = processor.process(item[0], item[1], item[1] - read_started)
+                    frames += 1
+                    if payload is not None:
+                        for key in LATENCY_KEYS:
+                            stages[key].append(payload["latency"][key])
+            passes += 1
+        wall_s, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
+    return {
+        "stages": {key: summary_ms(np.asarray(values)) for key, values in stages.items() if values},
+        "frames": frames, "predictions": len(stages["total"]), "passes": passes, "wall_s": round(wall_s, 3),
+        "frames_per_second": round(frames / wall_s, 2), "cpu_s": round(cpu_s, 3),
+        "frames_per_cpu_second": round(frames / cpu_s, 2),
+        "bundle": bundle.bundle_id, "landmarks_read": int(len(bundle.landmarks_union)),
+        "window": {"frames": bundle.frames, "stride": bundle.frame_stride},
+    }
+
+
+def run_landmarker(video: Path, budget_s: float) -> dict[str, object]:
+    """MediaPipe's face mesh alone (tracking mode) on the video's frames, decoded and converted to RGB
+    beforehand: the least any frame can cost."""
+    from edgeemo.landmarker import FaceMeshLandmarker
+
+    rgb = []
+    with VideoFileSource(video, pace=False) as source:
+        while (item := source.read()) is not None:
+            rgb.append(cv2.cvtColor(item[0], cv2.COLOR_BGR2RGB))
+    index = 0
+    found = 0
+
+    with FaceMeshLandmarker(static=False) as landmarker:
+        def detect() -> None:
+            nonlocal index, found
+            found += landmarker.detect(rgb[index % len(rgb)]) is not None
+            index += 1
+
+        times = measure(detect, budget_s, warmup=5, min_calls=len(rgb))
+    return {"detect": times.summary(), "frames_per_second": round(len(times.wall) / float(times.wall.sum()), 2),
+            "frames_per_cpu_second": round(len(times.cpu) / float(times.cpu.sum()), 2),
+            "face_found_share": round(found / index, 3), "frame_size": list(rgb[0].shape[:2])}

@@ -1,0 +1,95 @@
+"""``edgeemo bench --quick``: every file written, with the structure people and scripts read. Timings are
+checked for sense (positive, p99 at least the median), never against a limit."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from edgeemo.benchmark.classifier import ARCHS, KS
+
+MACHINE_KEYS = ("cpu", "cores", "ram_gb", "os", "python", "onnxruntime", "mediapipe")
+STAGES = ("capture", "wait", "landmarks", "classify", "publish", "total")
+
+
+def check_stats(stats: dict, where: str) -> None:
+    assert stats["n"] >= 1, where
+    assert stats["median_ms"] > 0, where
+    assert stats["p99_ms"] >= stats["median_ms"], where
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    result = subprocess.run([sys.executable, "-m", "edgeemo", "bench", "--quick", "--out", str(out)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result.stdout.split()
+
+
+@pytest.mark.offline
+def test_quick_bench_writes_json_markdown_and_png_for_both_benchmarks(results):
+    out, printed = results
+    names = [f"{name}.{suffix}" for name in ("classifier_latency", "end_to_end") for suffix in ("json", "md", "png")]
+    assert printed == [str(out / name) for name in names]
+    for name in names:
+        if name.endswith(".png"):
+            assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+@pytest.mark.offline
+def test_classifier_latency_has_every_k_and_architecture_and_the_machine(results):
+    out, _ = results
+    data = json.loads((out / "classifier_latency.json").read_text())
+    assert data["quick"] is True
+    for key in MACHINE_KEYS:
+        assert data["machine"][key], key
+    rows = {(row["k"], row["arch"]): row for row in data["rows"]}
+    assert sorted(rows) == sorted((k, arch) for k in KS for arch in ARCHS.values())
+    assert len(data["rows"]) == len(rows)
+    for key, row in rows.items():
+        check_stats(row, str(key))
+    table = (out / "classifier_latency.md").read_text()
+    for k in KS:
+        assert f"\n| {k} | " in table
+
+
+@pytest.mark.offline
+def test_end_to_end_has_every_stage_the_frame_rate_and_the_mediapipe_floor(results):
+    out, _ = results
+    data = json.loads((out / "end_to_end.json").read_text())
+    for key in MACHINE_KEYS:
+        assert data["machine"][key], key
+    assert "bundle" in data["bundle_source"]
+    pipeline = data["pipeline"]
+    assert sorted(pipeline["stages"]) == sorted(STAGES)
+    for stage, stats in pipeline["stages"].items():
+        if stage != "wait":  # handing a frame straight to processing may take less than the clock resolves
+            check_stats(stats, stage)
+    assert pipeline["predictions"] >= 1 and pipeline["frames"] >= pipeline["predictions"]
+    assert pipeline["frames_per_second"] > 0
+    check_stats(data["mediapipe_floor"]["detect"], "mediapipe")
+    assert data["mediapipe_floor"]["frames_per_second"] > 0
+
+
+_WITHOUT_OFFLINE_EXTRA = """
+import sys
+class Missing:  # as on a device installed without edgeemo[offline]
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"tensorflow", "keras", "tf2onnx", "matplotlib"}:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Missing())
+from edgeemo.cli import main
+sys.exit(main(["bench", "--quick", "--out", sys.argv[1]]))
+"""
+
+
+def test_bench_without_the_offline_extra_says_which_extra_to_install(tmp_path):
+    result = subprocess.run([sys.executable, "-c", _WITHOUT_OFFLINE_EXTRA, str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "edgeemo: error: 'keras' needs the offline tools (keras is not installed): pip install 'edgeemo[offline]'\n"
+    )
+    assert list(tmp_path.iterdir()) == []
