@@ -13,7 +13,6 @@ Photos: DeBruine & Jones (2017), Face Research Lab London Set, doi:10.6084/m9.fi
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 from collections import Counter
 from datetime import datetime, timezone

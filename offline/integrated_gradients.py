@@ -69,7 +69,6 @@ class IntegratedGradients:
         @tf.function(reduce_retracing=True)
         def path_gradients(x, baseline, alphas, weights):
             # x, baseline: [c, ...]; alphas, weights: [m]. Interpolate all c*m points at once: [c, m, ...].
-            shape = tf.concat([[-1, 1], tf.ones(tf.rank(x) - 1, tf.int32)], axis=0)
             a = tf.reshape(alphas, tf.concat([[1, -1], tf.ones(tf.rank(x) - 1, tf.int32)], axis=0))
             path = tf.expand_dims(baseline, 1) + a * tf.expand_dims(x - baseline, 1)
             flat = tf.reshape(path, tf.concat([[-1], tf.shape(x)[1:]], axis=0))  # [c*m, ...]

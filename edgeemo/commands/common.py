@@ -6,6 +6,7 @@ import argparse
 import importlib
 from types import ModuleType
 
+from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
 
 DEFAULT_FRAMES = 16  # P: the paper does not give it; 16 frames cover a CK+ onset (10-60 frames) well.
@@ -22,6 +23,30 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def k_list(text: str) -> tuple[int, ...]:
+    """``64`` or ``234,128,64``: landmark counts."""
+    return tuple(positive_int(part.strip()) for part in text.split(","))
+
+
+def emotion_list(text: str) -> tuple[str, ...]:
+    """``anger,fear``: a subset of the six emotions."""
+    names = tuple(part.strip().lower() for part in text.split(","))
+    unknown = [n for n in names if n not in EMOTIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown emotion {unknown[0]!r} (expected {', '.join(EMOTIONS)})")
+    return names
 
 
 def import_offline(module: str) -> ModuleType:

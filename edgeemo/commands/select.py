@@ -7,8 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from edgeemo.commands.common import import_offline, positive_int
-from edgeemo.commands.train import _emotion_list, _k_list
+from edgeemo.commands.common import emotion_list, import_offline, k_list, positive_int
 from edgeemo.emotions import EMOTIONS
 
 PAPER_KS = "234,128,64,32,16"
@@ -26,7 +25,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run", type=Path, metavar="RUN", help="training run folder with an explain/ ranking")
     p.add_argument("--data", type=Path, required=True, metavar="FILE", help="the dataset the run was trained on")
-    p.add_argument("--k", type=_k_list, default=_k_list(PAPER_KS), metavar="K[,K...]",
+    p.add_argument("--k", type=k_list, default=k_list(PAPER_KS), metavar="K[,K...]",
                    help=f"landmarks per model (default: the paper's {PAPER_KS})")
     p.add_argument("--arch", choices=("t-emo", "r-emo", "both"), default="both", help="network(s) to retrain")
     p.add_argument("--seeds", type=positive_int, default=None, metavar="N",
@@ -34,7 +33,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="the quick settings (for a run trained with --quick)")
     p.add_argument("--config", type=Path, default=None, metavar="FILE",
                    help="settings file the run was trained with (default: configs/train.toml)")
-    p.add_argument("--emotions", type=_emotion_list, default=EMOTIONS, metavar="LIST",
+    p.add_argument("--emotions", type=emotion_list, default=EMOTIONS, metavar="LIST",
                    help="comma-separated subset (default: all six)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="TensorFlow threads (default: the settings', 0 = all cores)")

@@ -10,18 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgeemo.commands.common import positive_int
+from edgeemo.commands.common import positive_float, positive_int
 from edgeemo.messages import DEFAULT_ENDPOINT, NO_PREDICTION
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 def register(verbs: argparse._SubParsersAction) -> None:

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from edgeemo.commands.common import import_offline, positive_int
+from edgeemo.commands.common import emotion_list, import_offline, k_list, positive_int
 from edgeemo.emotions import EMOTIONS
 
 
@@ -21,7 +21,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", choices=("t-emo", "r-emo", "both"), default="both", help="network(s) to train")
     p.add_argument("--landmarks", default="all", metavar="all|RANKING_FILE",
                    help="'all' (468) or a ranking file (JSON) to take each emotion's top K from")
-    p.add_argument("--k", type=_k_list, default=None, metavar="K[,K...]",
+    p.add_argument("--k", type=k_list, default=None, metavar="K[,K...]",
                    help="landmarks per model, e.g. 64 or 234,128,64 (below 468 needs a ranking file)")
     p.add_argument("--seeds", type=positive_int, default=None, metavar="N",
                    help="seeds 0..N-1, each with its own split (default: the settings', 10; quick mode 1)")
@@ -29,7 +29,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="smoke run: 2 epochs, 1 seed, fewer subjects, tiny models")
     p.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True, help="linear and RBF SVMs too")
     p.add_argument("--grid", action="store_true", help="grid-search F, Q, R on training data first and use the best")
-    p.add_argument("--emotions", type=_emotion_list, default=EMOTIONS, metavar="LIST",
+    p.add_argument("--emotions", type=emotion_list, default=EMOTIONS, metavar="LIST",
                    help="comma-separated subset (default: all six)")
     p.add_argument("--config", type=Path, default=None, metavar="FILE",
                    help="settings file (default: configs/train.toml)")
@@ -57,14 +57,3 @@ def run(args: argparse.Namespace) -> int:
           f"{summary.seconds:.0f} s; report: edgeemo report {args.out}")
     return 0
 
-
-def _k_list(text: str) -> tuple[int, ...]:
-    return tuple(positive_int(part.strip()) for part in text.split(","))
-
-
-def _emotion_list(text: str) -> tuple[str, ...]:
-    names = tuple(part.strip().lower() for part in text.split(","))
-    unknown = [n for n in names if n not in EMOTIONS]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown emotion {unknown[0]!r} (expected {', '.join(EMOTIONS)})")
-    return names
