@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from edgeemo.commands.common import emotion_list, import_offline, k_list, positive_int
+from edgeemo.commands.common import emotion_list, import_offline, k_list, positive_float, positive_int
 from edgeemo.emotions import EMOTIONS
 
 PAPER_KS = "234,128,64,32,16"
@@ -37,7 +37,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
                    help="comma-separated subset (default: all six)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="TensorFlow threads (default: the settings', 0 = all cores)")
-    p.add_argument("--latency-budget", type=_seconds, default=None, metavar="SECONDS",
+    p.add_argument("--latency-budget", type=positive_float, default=None, metavar="SECONDS",
                    help="time spent measuring the ONNX latency of each K (default: 3)")
     p.set_defaults(handler=run)
 
@@ -74,12 +74,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"tables and figures: edgeemo report {args.run}")
     return 0
 
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
