@@ -18,6 +18,7 @@ from edgeemo.normalize import NORMALIZATION
 from offline.dataset import LandmarkDataset
 from offline.extract import extract_images, extract_video, to_sample
 from offline.importers import ckplus, videos
+from tests.video_files import write_mjpg
 
 REPO = Path(__file__).resolve().parents[1]
 FPS = 10.0
@@ -27,15 +28,7 @@ MOUTH_LEFT, MOUTH_RIGHT = 61, 291
 
 
 def write_video(path: Path, frames: list[np.ndarray]) -> Path:
-    """Motion-JPEG AVI: this OpenCV build writes and reads it back everywhere (avc1 has no encoder here)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (width, height))
-    assert writer.isOpened()
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return path
+    return write_mjpg(path, frames, FPS)
 
 
 def neutral_to_smile(london_dev: Path, face_id: str) -> list[np.ndarray]:

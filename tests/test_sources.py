@@ -22,6 +22,7 @@ from edgeemo.sources import (
     VideoFileSource,
     make_source,
 )
+from tests.video_files import write_mjpg
 
 SIZE = 96
 QUICK = Backoff(initial_s=0.01, factor=2.0, max_s=0.04)
@@ -35,12 +36,7 @@ def faces(london_dev) -> list[np.ndarray]:
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: float = 25.0) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (SIZE, SIZE))
-    assert writer.isOpened()
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return path
+    return write_mjpg(path, frames, fps)
 
 
 def which(frame: np.ndarray, originals: list[np.ndarray]) -> int:
