@@ -3,7 +3,8 @@
 For each emotion e, with e's trained model (all 468 landmarks; the seed with the best validation score):
   1. baselines: one typical training sequence of each of the other five emotions ("medoid": the onset
      closest to its emotion's mean onset; or "confident": the one e's model scores lowest);
-  2. IG of every training onset sequence of e against each baseline (offline.integrated_gradients);
+  2. IG of every training onset sequence of e against each baseline (offline.integrated_gradients; with
+     ``refine``, the default, paths whose attributions miss F(x) - F(x') by more than 1 % get more nodes);
   3. |IG| summed over frames and coordinates: one score per landmark; averaged over the samples, then
      over the five baselines;
   4. the 468 landmarks ranked by that score.
@@ -66,7 +67,7 @@ def landmark_scores(attributions: np.ndarray) -> np.ndarray:
 
 
 def explain_emotion(model, x_train: np.ndarray, y_train: np.ndarray, emotion: int, *, steps: int | str,
-                    rule: str, baseline: str) -> dict[str, np.ndarray]:
+                    rule: str, baseline: str, refine: bool = True) -> dict[str, np.ndarray]:
     """The global procedure for one emotion on its training onsets ``x_train`` [n, P, 2, 468]."""
     ig = IntegratedGradients(model)
     own = x_train[y_train == emotion][..., None]
@@ -74,22 +75,26 @@ def explain_emotion(model, x_train: np.ndarray, y_train: np.ndarray, emotion: in
         raise EdgeemoError(f"training data: no onset sequence of {EMOTIONS[emotion]} to explain")
     scores = ig.probability(x_train[..., None]) if baseline == "confident" else None
     baselines = choose_baselines(x_train, y_train, emotion, baseline, scores)
-    per_baseline, median, worst, used_steps = [], [], [], []
+    per_baseline, median, worst, used_steps, refined, most_nodes = [], [], [], [], [], []
     for b in baselines:
-        result = ig.attribute_checked(own, x_train[b][..., None], steps=steps, rule=rule)
+        result = ig.attribute_checked(own, x_train[b][..., None], steps=steps, rule=rule, refine=refine)
         per_baseline.append(landmark_scores(result.attributions))
         errors = result.completeness_error
         median.append(np.median(errors))
         worst.append(errors.max())
         used_steps.append(result.steps)
+        refined.append(result.refined)
+        most_nodes.append(result.nodes.max())
     per_baseline = np.stack(per_baseline)
     return {"scores": per_baseline.mean(axis=0), "per_baseline": per_baseline, "baselines": baselines,
             "completeness_median": np.array(median), "completeness_worst": np.array(worst),
-            "steps": np.array(used_steps), "samples": np.array(len(own))}
+            "steps": np.array(used_steps), "samples": np.array(len(own)),
+            "refined": np.array(refined), "most_nodes": np.array(most_nodes)}
 
 
 def explain_run(run_dir: str | Path, data: str | Path, *, arch: str = "t-emo", steps: int | str = 64,
-                rule: str = "riemann_right", baseline: str = "medoid", progress: bool = True) -> dict:
+                rule: str = "riemann_right", baseline: str = "medoid", refine: bool = True,
+                progress: bool = True) -> dict:
     """Rank the landmarks of every emotion with the run's 468-landmark models; returns ranking.json's content."""
     if rule not in RULES:
         raise EdgeemoError(f"--rule: unknown integration rule {rule!r} (expected one of {', '.join(RULES)})")
@@ -99,7 +104,7 @@ def explain_run(run_dir: str | Path, data: str | Path, *, arch: str = "t-emo", s
     for emotion in tqdm(EMOTIONS, desc=f"explain {arch}", unit="emotion", disable=not progress):
         job = best_job(run, arch, N_LANDMARKS, emotion)
         models[emotion] = job._asdict()
-        part = out / "parts" / f"{emotion}-seed{job.seed}-{rule}-{steps}-{baseline}.npz"
+        part = out / "parts" / f"{emotion}-seed{job.seed}-{rule}-{steps}{'-refined' if refine else ''}-{baseline}.npz"
         if part.is_file():
             with np.load(part) as saved:
                 parts[emotion] = {k: saved[k] for k in saved.files}
@@ -108,7 +113,7 @@ def explain_run(run_dir: str | Path, data: str | Path, *, arch: str = "t-emo", s
         onsets = split.train[dataset.segment[split.train] == "onset"]
         parts[emotion] = explain_emotion(
             run.load_model(job), dataset.X[onsets], dataset.y[onsets], EMOTIONS.index(emotion),
-            steps=steps, rule=rule, baseline=baseline,
+            steps=steps, rule=rule, baseline=baseline, refine=refine,
         )
         atomic_save_npz(part, **parts[emotion])
     scores = np.stack([parts[e]["scores"] for e in EMOTIONS])
@@ -117,11 +122,14 @@ def explain_run(run_dir: str | Path, data: str | Path, *, arch: str = "t-emo", s
                     completeness_worst=np.stack([parts[e]["completeness_worst"] for e in EMOTIONS]))
     ranking = {
         "emotions": {e: np.argsort(-scores[i], kind="stable").tolist() for i, e in enumerate(EMOTIONS)},
-        "settings": {"arch": arch, "steps": steps, "rule": rule, "baseline": baseline, "samples": "training onsets"},
+        "settings": {"arch": arch, "steps": steps, "rule": rule, "refine": refine, "baseline": baseline,
+                     "samples": "training onsets"},
         "models": models,
         "completeness": {e: {"median": float(np.median(parts[e]["completeness_median"])),
                              "worst": float(parts[e]["completeness_worst"].max()),
-                             "steps": int(parts[e]["steps"].max()), "samples": int(parts[e]["samples"])}
+                             "steps": int(parts[e]["steps"].max()), "samples": int(parts[e]["samples"]),
+                             "paths": int(parts[e]["samples"]) * len(parts[e]["completeness_median"]),
+                             "refined": int(parts[e]["refined"].sum()), "most_nodes": int(parts[e]["most_nodes"].max())}
                          for e in EMOTIONS},
     }
     atomic_write_json(ranking_path(run, arch), ranking)

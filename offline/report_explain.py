@@ -129,9 +129,9 @@ def _ranking(run: RunFolder, arch: str, results: dict[Job, dict]):
     settings = ", ".join(f"{k} {v}" for k, v in ranking.get("settings", {}).items())
     lines = [f"## Landmark ranking, {name} (global Integrated Gradients, the paper's section 3.3)", "",
              f"From RUN/explain/{arch}/ranking.json" + (f" ({settings})" if settings else "") + ".", ""]
-    completeness = _completeness(explain_dir(run, arch) / "scores.npz")
+    completeness = _completeness(ranking)
     header = ["Emotion", f"top {TOP_LISTED} landmarks"]
-    header += ["IG completeness error, median / worst"] if completeness else []
+    header += ["IG completeness error, median / worst (paths refined, most nodes)"] if completeness else []
     rows = [[e.capitalize(), " ".join(map(str, ranking["emotions"][e][:TOP_LISTED]))]
             + ([completeness[e]] if completeness else []) for e in EMOTIONS if e in ranking["emotions"]]
     lines += [*_table(header, rows), ""]
@@ -152,15 +152,13 @@ def _ranking(run: RunFolder, arch: str, results: dict[Job, dict]):
     return lines, figures
 
 
-def _completeness(path: Path) -> dict[str, str]:
-    """Per emotion, 'median / worst' relative completeness error over its baselines, when scores.npz has them."""
-    if not path.is_file():
-        return {}
-    with np.load(path) as saved:
-        if not {"completeness_median", "completeness_worst"} <= set(saved.files):
-            return {}
-        median, worst = np.median(saved["completeness_median"], axis=1), saved["completeness_worst"].max(axis=1)
-    return {e: f"{m:.1%} / {w:.1%}" for e, m, w in zip(EMOTIONS, median, worst)}
+def _completeness(ranking: dict) -> dict[str, str]:
+    """Per emotion, relative completeness error over its samples and baselines, as ranking.json records it."""
+    cells = {}
+    for emotion, c in ranking.get("completeness", {}).items():
+        refined = f" ({c['refined']} of {c['paths']} refined, up to {c['most_nodes']} nodes)" if "refined" in c else ""
+        cells[emotion] = f"{c['median']:.1%} / {c['worst']:.1%}{refined}"
+    return cells
 
 
 # ---- fidelity

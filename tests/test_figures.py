@@ -44,8 +44,11 @@ def fake_run(root, ks=KS, explained=True) -> tuple[RunFolder, dict]:
     if explained:
         scores = rng.gamma(1.0, 1.0, (len(EMOTIONS), N_LANDMARKS))
         ranking = {e: np.argsort(-scores[i]).tolist() for i, e in enumerate(EMOTIONS)}
+        completeness = {"median": 0.01, "worst": 0.03, "steps": 64, "samples": 10, "paths": 50, "refined": 3,
+                        "most_nodes": 126}
         run.write_json(run.root / "explain" / "t-emo" / "ranking.json",
-                       {"emotions": ranking, "settings": {"steps": 64, "rule": "riemann_right"}})
+                       {"emotions": ranking, "settings": {"steps": 64, "rule": "riemann_right"},
+                        "completeness": {e: completeness for e in EMOTIONS}})
         atomic_save_npz(run.root / "explain" / "t-emo" / "scores.npz", scores=scores,
                         per_baseline=np.repeat(scores[:, None], 5, axis=1),
                         completeness_median=np.full((6, 5), 0.01), completeness_worst=np.full((6, 5), 0.03))
@@ -66,7 +69,8 @@ def test_report_section_has_tables_by_k_and_every_figure(tmp_path):
     anger = next(line for line in markdown.splitlines() if line.startswith("| Anger |") and "±" in line)
     assert anger.count("±") == 3
     top = run.read_json(run.root / "explain" / "t-emo" / "ranking.json")["emotions"]["anger"][:10]
-    assert f"| Anger | {' '.join(map(str, top))} | 1.0% / 3.0% |" in markdown  # completeness median / worst
+    completeness = "1.0% / 3.0% (3 of 50 refined, up to 126 nodes)"  # median / worst, refined paths
+    assert f"| Anger | {' '.join(map(str, top))} | {completeness} |" in markdown
     assert all(f"]({name})" in markdown for name in names)
 
 

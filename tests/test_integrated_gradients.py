@@ -1,6 +1,7 @@
 """Integrated Gradients: quadrature weights, completeness, batched against one-by-one, analytic cases."""
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -84,3 +85,39 @@ def test_auto_steps_reach_the_completeness_target():
     x = 3 * rng.random((4, 4, 2, 6, 1), dtype=np.float32)
     result = IntegratedGradients(model).attribute_checked(x, np.zeros_like(x), steps="auto")
     assert result.completeness_error.max() <= 0.05 and result.steps >= 16
+
+
+def _steep_step_model(sharpness=400.0):
+    """F = sigmoid(sharpness * (x1 + x2 - 1)) through a 2-way softmax: a step a uniform grid can miss."""
+    import keras
+
+    inp = keras.Input((2,))
+    z = keras.layers.Dense(1, kernel_initializer=keras.initializers.Constant(sharpness),
+                           bias_initializer=keras.initializers.Constant(-sharpness))(inp)
+    logits = keras.layers.Concatenate()([keras.ops.zeros_like(z), z])
+    return keras.Model(inp, keras.layers.Softmax()(logits))
+
+
+def test_refinement_finds_a_step_between_the_rule_nodes():
+    model = _steep_step_model()
+    x = np.array([[0.9, 0.6], [0.3, 1.2], [0.2, 0.1]], np.float32)  # steps at alpha 2/3, 2/3; none
+    ig = IntegratedGradients(model)
+    plain = ig.attribute(x, np.zeros_like(x), 16)
+    assert plain.completeness_error[:2].min() > 0.05  # the step falls between nodes k/16
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # refined: no completeness warning
+        refined = ig.attribute_checked(x, np.zeros_like(x), steps=16)
+    assert refined.completeness_error.max() <= 0.01
+    assert refined.refined == 2 and refined.nodes[2] == 16  # only the paths that needed it
+    reference = ig.attribute(x, np.zeros_like(x), steps=20000, rule="trapezoid")
+    np.testing.assert_allclose(refined.attributions, reference.attributions, atol=0.01)
+
+
+def test_refinement_off_keeps_the_paper_sum_and_warns():
+    model = _steep_step_model()
+    x = np.array([[0.9, 0.6]], np.float32)
+    ig = IntegratedGradients(model)
+    with pytest.warns(UserWarning, match="IG completeness: worst relative error"):
+        result = ig.attribute_checked(x, np.zeros_like(x), steps=16, refine=False)
+    np.testing.assert_array_equal(result.attributions, ig.attribute(x, np.zeros_like(x), 16).attributions)
+    assert result.refined == 0
