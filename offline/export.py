@@ -2,8 +2,8 @@
 
 Per emotion: the seed whose model did best on its validation subjects, exported to ONNX, checked against
 Keras on that seed's held-out test windows (refused above 1e-4), with a decision threshold chosen on the
-validation windows. The bundle is assembled in a temporary folder beside ``out`` and renamed into place,
-so a failed export leaves an earlier bundle untouched.
+validation windows (or one fixed threshold for every emotion). The bundle is assembled in a temporary
+folder beside ``out`` and renamed into place, so a failed export leaves an earlier bundle untouched.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def choose_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def export_bundle(run_dir: str | Path, data: str | Path, out: str | Path, *, k: int, arch: str = "t-emo",
-                  bundle_id: str | None = None, progress: bool = True) -> ModelBundle:
+                  bundle_id: str | None = None, threshold: float | None = None, progress: bool = True) -> ModelBundle:
+    """Write the bundle; ``threshold`` None chooses each emotion's on its validation windows."""
     run, config, dataset = open_trained_run(run_dir, data)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -71,12 +72,12 @@ def export_bundle(run_dir: str | Path, data: str | Path, out: str | Path, *, k: 
             landmarks = np.asarray(result["landmarks"], dtype=np.int64)
             predictions = run.read_predictions(job)
             labels = binary_labels(predictions["val_y"], predictions["val_segment"], EMOTIONS.index(emotion))
-            threshold = choose_threshold(labels, predictions["val_score"])
+            cut = choose_threshold(labels, predictions["val_score"]) if threshold is None else threshold
             model = run.load_model(job)
             path = export_onnx(model, staging / f"{emotion}.onnx", dataset.frames, len(landmarks))
             held_out = predictions["test_index"][:PARITY_WINDOWS]
             difference = check_parity(model, path, dataset.X[held_out][..., landmarks][..., None])
-            models[emotion] = {"file": path.name, "landmarks": landmarks.tolist(), "threshold": threshold,
+            models[emotion] = {"file": path.name, "landmarks": landmarks.tolist(), "threshold": cut,
                                "input_name": INPUT_NAME, "seed": job.seed, "parity_max_abs_difference": difference}
             accuracy[emotion] = result["metrics"]
             hyperparameters[emotion] = result.get("hyperparameters")

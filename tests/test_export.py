@@ -98,6 +98,20 @@ def test_thresholds_come_from_validation_and_sit_inside_0_1(trained, tmp_path):
     assert choose_threshold(labels, np.array([0.01, 0.02, 0.03, 0.04, 0.05, 0.06])) < 0.1
 
 
+def test_one_fixed_threshold_for_every_emotion(trained, tmp_path, capsys):
+    from edgeemo.cli import main
+
+    work, data, _ = trained
+    assert main(["export", str(work / "run"), "--data", str(data), "--k", "16", "--out", str(tmp_path / "b"),
+                 "--threshold", "0.5"]) == 0
+    assert [m.threshold for m in load_bundle(tmp_path / "b").models] == [0.5] * 6
+    with pytest.raises(SystemExit) as exited:
+        main(["export", str(work / "run"), "--data", str(data), "--k", "16", "--out", str(tmp_path / "c"),
+              "--threshold", "1.5"])
+    assert exited.value.code == 2 and "--threshold: expected a number between 0 and 1, got '1.5'" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
 def test_export_refuses_a_k_not_trained_and_leaves_an_earlier_bundle(trained, tmp_path):
     from offline.export import export_bundle
 

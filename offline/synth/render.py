@@ -1,8 +1,12 @@
 """Film a moving 3-D face with a virtual 640x480 camera, as a face tracker would report it (pixels).
 
 Head pose (yaw, pitch, roll) turns the face in 3-D before a perspective projection; the face's size and place
-in the image vary. The tracker adds jitter: a small shake of the whole mesh and a smaller, temporally
-correlated wobble of each landmark. Now and then it loses the face for a frame or a few (NaN rows).
+in the image vary. The faces come from photographs, so their landmarks already carry that camera's
+perspective: filming adds a random extra perspective from none (the face as photographed) to a close
+webcam's. Always adding some taught the first default models that only a perspective-distorted face is
+neutral: they called 34 of 50 real neutral photos an emotion, but 1 of 50 once the same faces were
+re-projected at 2.5 face heights. The tracker adds jitter: a small shake of the whole mesh and a smaller,
+temporally correlated wobble of each landmark. Now and then it loses the face for a frame or a few (NaN rows).
 Two set-ups: "posed" (CK+-like: near-frontal large face, the head moving a little, about as much as between
 the real neutral and smiling London dev photos, ~2 degrees) and "live" (a webcam: turned, smaller, moving).
 """
@@ -24,13 +28,13 @@ class Setup(NamedTuple):
     pose_limit: tuple[float, float, float]  # degrees
     head_motion: float  # degrees: how much the head moves within a sequence
     face_px: tuple[float, float]  # face height range in pixels
-    distance: tuple[float, float]  # camera distance range in face heights (perspective strength)
+    perspective: tuple[float, float]  # range of the extra perspective: 1 / camera distance in face heights
     lost_sequences: float  # share of sequences in which the tracker loses the face for 1-3 frames
 
 
 SETUPS = {
-    "posed": Setup((4.0, 4.0, 3.0), (10.0, 10.0, 8.0), 1.5, (230.0, 330.0), (5.0, 9.0), 0.05),
-    "live": Setup((12.0, 8.0, 6.0), (35.0, 25.0, 20.0), 2.0, (110.0, 300.0), (2.5, 6.0), 0.1),
+    "posed": Setup((4.0, 4.0, 3.0), (10.0, 10.0, 8.0), 1.5, (230.0, 330.0), (0.0, 0.2), 0.05),
+    "live": Setup((12.0, 8.0, 6.0), (35.0, 25.0, 20.0), 2.0, (110.0, 300.0), (0.0, 0.4), 0.1),
 }
 
 
@@ -55,11 +59,11 @@ def film(rng: np.random.Generator, faces: np.ndarray, setup: Setup) -> tuple[np.
     """Pixels [T, 468, 2] of face-frame faces [T, 468, 3] (NaN where the face was lost), and the lost mask [T]."""
     frames = len(faces)
     face_px = rng.uniform(*setup.face_px)
-    distance = rng.uniform(*setup.distance)
+    strength = rng.uniform(*setup.perspective)
     margin = 0.6 * face_px
     centre = np.array([rng.uniform(margin, IMAGE_WIDTH - margin), rng.uniform(margin, IMAGE_HEIGHT - margin)])
     turned = faces @ np.swapaxes(rotations(head_poses(rng, frames, setup)), 1, 2)
-    perspective = 1.0 / (1.0 + turned[..., 2:] / distance)
+    perspective = 1.0 / (1.0 + turned[..., 2:] * strength)
     pixels = centre + face_px * turned[..., :2] * perspective
     pixels += face_px * tracker_jitter(rng, frames, pixels.shape[1])
     lost = lost_frames(rng, frames, setup.lost_sequences)
