@@ -10,6 +10,7 @@ global Integrated Gradients ranking, T-EMO retrained on each emotion's top K = 6
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from edgeemo.info import DEFAULT_BUNDLE
@@ -25,19 +26,19 @@ K = 64
 THRESHOLD = 0.5
 
 
-def build(work: Path, out: Path = DEFAULT_BUNDLE, threads: int = 0) -> None:
+def build(work: Path, out: Path = DEFAULT_BUNDLE, workers: int = os.cpu_count() or 1) -> None:
     from offline.explain import explain_run, ranking_path
     from offline.export import export_bundle
     from offline.run import RunFolder
     from offline.synth import synthesize
     from offline.train import train_run
-    from offline.train_config import load_settings, with_threads
+    from offline.train_config import load_settings
 
     data = work / "synth.npz"
     if not data.is_file():
         synthesize(out=data, seed=0)
-    settings = with_threads(load_settings(SETTINGS), threads)
-    common = dict(archs=("t-emo",), baselines=False, settings=settings, hyperparameters=HYPERPARAMETERS)
+    common = dict(archs=("t-emo",), baselines=False, settings=load_settings(SETTINGS), hyperparameters=HYPERPARAMETERS,
+                  workers=workers)
     train_run(data, work / "run", ks=(468,), **common)
     explain_run(work / "run", data, arch="t-emo")
     train_run(data, work / "run", ks=(K,), ranking=ranking_path(RunFolder(work / "run"), "t-emo"), **common)
@@ -50,9 +51,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Rebuild edgeemo's default model bundle.")
     parser.add_argument("--work", type=Path, default=Path("runs/default"), help="folder for data and the run")
     parser.add_argument("--out", type=Path, default=DEFAULT_BUNDLE)
-    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="training jobs side by side on local Ray workers (1: one by one, without Ray)")
     args = parser.parse_args(argv)
-    build(args.work, args.out, args.threads)
+    build(args.work, args.out, args.workers)
 
 
 if __name__ == "__main__":

@@ -4,50 +4,69 @@ As in the paper: T-EMO only (R-EMO then takes the same structure), on training d
 trains on seed 0's training subjects and is scored by its best validation loss on seed 0's validation
 subjects; test subjects are never seen. (When the dataset has no split of its own, the other seeds draw
 other test subjects, some of whom were in seed 0's training or validation set here.)
-Trials are saved one by one in RUN/grid/k<K>/<emotion>.json, so an interrupted search resumes.
+Trials are independent jobs for offline.executor (in this process or on Ray workers); each is saved in
+RUN/grid/k<K>/<emotion>.json as it finishes, so an interrupted search resumes.
 """
 
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING, NamedTuple
 
-import numpy as np
-from tqdm import tqdm
-
-from offline.fit import fit_network
+from offline.executor import Executor, Note
 from offline.landmark_subsets import select
 from offline.run import RunFolder
-from offline.train_config import Hyperparameters, Settings, table_to_json
-from offline.windows import SeedWindows
+from offline.train_config import Hyperparameters, table_to_json
+
+if TYPE_CHECKING:
+    from offline.train import JobPlan
 
 ARCH = "t-emo"
 
 
+class Trial(NamedTuple):
+    k: int
+    emotion: str
+    hyperparameters: Hyperparameters
+    seed: int  # whose training and validation subjects it uses
+
+    def __str__(self) -> str:
+        h = self.hyperparameters
+        return f"k{self.k} {self.emotion} F{h.filters} Q{h.lstm_units} R{h.dense_units}"
+
+
 def grid_search(
-    run: RunFolder, windows: SeedWindows, seed: int, ks: tuple[int, ...], emotions: tuple[str, ...],
-    ranking: dict[str, np.ndarray] | None, settings: Settings, progress: bool = True,
+    run: RunFolder, plan: JobPlan, seed: int, ks: tuple[int, ...], emotions: tuple[str, ...], executor: Executor,
+    progress: bool = True,
 ) -> dict[int, dict[str, Hyperparameters]]:
     """The best F, Q, R per K and emotion; also written to RUN/grid/best.json (a hyperparameter table)."""
-    grid = settings.grid
+    grid = plan.settings.grid
     combos = [Hyperparameters(*c) for c in itertools.product(grid.filters, grid.lstm_units, grid.dense_units)]
     records = {(k, e): run.read_json(run.grid_path(k, e)) or {"trials": []} for k in ks for e in emotions}
-    pending = sum(len(_missing(records[key], combos)) for key in records)
+    trials = [Trial(k, e, combo, seed) for (k, e), record in records.items() for combo in _missing(record, combos)]
+
+    def save(trial: Trial, result: dict) -> None:
+        record = records[(trial.k, trial.emotion)]
+        record["trials"].append(result)
+        record["best"] = _best(record["trials"], combos)._asdict()
+        run.write_json(run.grid_path(trial.k, trial.emotion), record)
+
+    executor.run(_run_trial, plan, trials, save, desc="grid", unit="trial", progress=progress)
     table: dict[int, dict[str, Hyperparameters]] = {}
-    with tqdm(total=pending, desc="grid", unit="trial", disable=not progress) as bar:
-        for (k, emotion), record in records.items():
-            train = windows.train.take_landmarks(select(ranking, emotion, k))
-            val = windows.val.take_landmarks(select(ranking, emotion, k))
-            for combo in _missing(record, combos):
-                bar.set_description(f"grid k{k} {emotion} F{combo.filters} Q{combo.lstm_units} R{combo.dense_units}")
-                fit = fit_network(ARCH, train, val, emotion, combo, settings, seed=seed,
-                                  epochs=grid.epochs, patience=grid.patience)
-                record["trials"].append(_trial(combo, fit))
-                record["best"] = _best(record["trials"], combos)._asdict()
-                run.write_json(run.grid_path(k, emotion), record)
-                bar.update()
-            table.setdefault(k, {})[emotion] = _best(record["trials"], combos)
+    for (k, emotion), record in records.items():
+        table.setdefault(k, {})[emotion] = _best(record["trials"], combos)
     run.write_json(run.grid_best_path, table_to_json(table))
     return table
+
+
+def _run_trial(plan: JobPlan, trial: Trial, note: Note) -> dict:
+    """Train one trial's network, in this process or on a Ray worker; returns its record."""
+    windows = plan.windows(trial.seed)
+    landmarks = select(plan.rankings, trial.emotion, trial.k)
+    fit = plan.fit(ARCH, windows.train.take_landmarks(landmarks), windows.val.take_landmarks(landmarks),
+                   trial.emotion, trial.hyperparameters, seed=trial.seed, epochs=plan.settings.grid.epochs,
+                   patience=plan.settings.grid.patience, note=note)
+    return _trial(trial.hyperparameters, fit)
 
 
 def _missing(record: dict, combos: list[Hyperparameters]) -> list[Hyperparameters]:

@@ -113,6 +113,11 @@ class RunFolder:
         with atomic_path(self.model_path(job), suffix=".keras") as tmp:
             model.save(tmp)
 
+    def write_model(self, job: Job, keras_file: bytes) -> None:
+        """Save a model sent as the bytes of its .keras file (by a job that ran elsewhere)."""
+        with atomic_path(self.model_path(job), suffix=".keras") as tmp:
+            tmp.write_bytes(keras_file)
+
     def load_model(self, job: Job):
         import keras
 

@@ -106,11 +106,14 @@ def select_run(
     settings: Settings | None = None,
     latency_budget_s: float = LATENCY_BUDGET_S,
     progress: bool = True,
+    workers: int = 1,
+    ray_address: str | None = None,
 ) -> SelectSummary:
     """Train every (arch, K, emotion, seed) not yet in the run, then write RUN/select/cost.json.
 
     ``seeds`` default to those the run's 468-landmark networks were trained with; ``settings`` to
     configs/train.toml (its quick mode with ``quick``), which must be the ones the run was made with.
+    ``workers`` and ``ray_address`` say where the training jobs run, as for train_run.
     """
     _check_request(ks, archs)
     run, config, dataset = open_trained_run(run_dir, data)
@@ -128,7 +131,7 @@ def select_run(
         training = train_run(
             dataset, run.root, archs=archs, ks=ks, ranking=ranking, seeds=seeds or _trained_seeds(run, archs),
             emotions=emotions, baselines=False, grid=grid, settings=settings, hyperparameters=table,
-            progress=progress,
+            progress=progress, workers=workers, ray_address=ray_address,
         )
     cost = measure_cost(run, budget_s=latency_budget_s, progress=progress)
     summary = SelectSummary(rankings, training, cost_path(run), cost)

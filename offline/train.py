@@ -5,18 +5,26 @@ Protocol (the paper's section 4): Adam at 1e-4, batches of 16, cross-entropy, 10
 subjects for validation, early stopping on validation loss with the best weights kept, one split and
 one initialisation per seed; mirrored copies of the training windows. Each job is evaluated on its
 seed's test subjects under both protocols of offline.evaluate.
+
+Jobs run through offline.executor: one after another in this process, or in parallel on Ray workers
+(local, or a cluster). A job builds its seed's windows itself, trains, and returns its result, predictions
+and model file; this process writes them into the run folder. Wherever it runs, a job trains with the
+same TensorFlow thread count (the settings'), so its outputs do not depend on where it ran.
 """
 
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
-from tqdm import tqdm
 
 from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
@@ -24,7 +32,8 @@ from edgeemo.face import N_LANDMARKS
 from offline.baselines import SvmFeatures, fit_svm, svm_scores
 from offline.dataset import LandmarkDataset
 from offline.evaluate import binary_metrics, protocol_metrics
-from offline.fit import fit_network, predict_scores
+from offline.executor import Executor, Note
+from offline.fit import Fit, fit_network, predict_scores
 from offline.landmark_subsets import load_ranking, ranking_digest, select
 from offline.model import ARCHS
 from offline.run import BASELINES, Job, RunFolder
@@ -36,6 +45,7 @@ from offline.train_config import (
 from offline.windows import SeedWindows, Windows, training_labels
 
 CONFIG_SCHEMA = 1
+T = TypeVar("T")
 
 
 @dataclass
@@ -60,12 +70,16 @@ def train_run(
     settings: Settings | None = None,
     hyperparameters: str | Path | None = None,
     progress: bool = True,
+    workers: int = 1,
+    ray_address: str | None = None,
 ) -> TrainSummary:
     """Train every (model, K, emotion, seed) job not yet finished in ``out``; returns what it did.
 
     ``ranking`` is a ranking file (offline.landmark_subsets), needed for K < 468. ``hyperparameters`` is
     a table file (default: the paper's); ``grid`` searches F, Q, R first and uses the best instead.
     ``settings`` default to configs/train.toml, in its quick mode when ``quick``; ``seeds`` to theirs.
+    Jobs (and grid trials) run in this process with one worker, else on that many local Ray workers, or
+    on the Ray cluster at ``ray_address``.
     """
     start = time.perf_counter()
     settings = settings or load_settings(quick=quick)
@@ -80,93 +94,128 @@ def train_run(
     splits = [_split(run, dataset, seed, settings, within) for seed in range(seeds)]
     _check_both_classes(dataset, splits, emotions, settings)
     _save_run_files(run, dataset, config, splits)  # only once the input passed every check
-    plan = _Plan(run, dataset, splits, table, rankings, settings)
-    jobs = [Job(m, k, e, s) for s in range(seeds) for k in ks for e in emotions
+    plan = JobPlan(uuid.uuid4().hex, dataset, splits, table, rankings, settings, settings.compute.threads)
+    jobs = [Job(m, k, e, s) for s in range(seeds) for k in ks for e in emotions  # seed by seed: see _reuse
             for m in archs + (BASELINES if baselines else ())]
     summary = TrainSummary(skipped=[j for j in jobs if run.is_done(j)])
     pending = [j for j in jobs if not run.is_done(j)]
-    if pending or grid:
-        tensorflow(settings.compute.threads)
-        if grid and archs:
-            plan = replace(plan, table=_grid(plan, ks, emotions, progress), from_grid=True)
-        _run_jobs(plan, pending, summary, progress)
+    try:
+        with Executor(workers, ray_address, cpus_per_job=plan.threads) as executor:
+            if grid and archs:
+                plan = replace(plan, table=_grid(run, plan, ks, emotions, executor, progress), from_grid=True)
+            executor.run(_run_job, plan, pending, partial(_save, run, summary), desc="train", unit="model",
+                         progress=progress)
+    finally:
+        _reused.clear()  # the driver keeps no seed's arrays once the run is over
     summary.seconds = time.perf_counter() - start
     return summary
 
 
 @dataclass(frozen=True)
-class _Plan:
-    """What every job of a run reads."""
+class JobPlan:
+    """What every job of a run reads. Ray sends it to each worker, so it holds no path into the run folder."""
 
-    run: RunFolder
+    token: str  # this run's, telling its cached arrays from another run's in a long-lived worker
     dataset: LandmarkDataset
     splits: list[Split]
     table: dict[int, dict[str, Hyperparameters]]
     rankings: dict[str, np.ndarray] | None
     settings: Settings
+    threads: int  # TensorFlow's, per job
     from_grid: bool = False  # table holds the grid search's best F, Q, R
-    _svm_features: dict = field(default_factory=dict, repr=False)  # the last (seed, landmarks) only
 
     def windows(self, seed: int) -> SeedWindows:
-        return SeedWindows.build(self.dataset, self.splits[seed], self.settings.train.segments,
-                                 self.settings.train.mirror)
+        return _reuse("windows", (self.token, seed), lambda: SeedWindows.build(
+            self.dataset, self.splits[seed], self.settings.train.segments, self.settings.train.mirror))
 
     def svm_features(self, job: Job, train: Windows, val: Windows, test: Windows) -> SvmFeatures:
         """Gram matrices shared by every SVM with the same seed and landmarks."""
-        key = (job.seed, select(self.rankings, job.emotion, job.k).tobytes())
-        if key not in self._svm_features:
-            self._svm_features.clear()
-            self._svm_features[key] = SvmFeatures(train.x, val=val.x, test=test.x)
-        return self._svm_features[key]
+        key = (self.token, job.seed, select(self.rankings, job.emotion, job.k).tobytes())
+        return _reuse("svm", key, lambda: SvmFeatures(train.x, val=val.x, test=test.x))
+
+    def fit(self, arch: str, train: Windows, val: Windows, emotion: str, hyperparameters: Hyperparameters, *,
+            seed: int, epochs: int, patience: int, note: Note) -> Fit:
+        """offline.fit.fit_network with the run's settings and thread count; epochs shown through ``note``."""
+        tensorflow(self.threads)  # sets the pools at the first job in this process, as they stay fixed after
+
+        def show_epoch(epoch: int, logs: dict) -> None:
+            note(epoch=epoch + 1, val_loss=f"{logs.get('val_loss', float('nan')):.4f}")
+
+        return fit_network(arch, train, val, emotion, hyperparameters, self.settings, seed=seed, epochs=epochs,
+                           patience=patience, on_epoch=show_epoch if note is not None else None)
 
 
-def _run_jobs(plan: _Plan, pending: list[Job], summary: TrainSummary, progress: bool) -> None:
-    windows, windows_seed = None, None
-    with tqdm(total=len(pending), desc="train", unit="model", disable=not progress) as bar:
-        for job in pending:  # seed by seed: one seed's arrays in memory at a time
-            if job.seed != windows_seed:
-                windows = None  # free the last seed's arrays before building the next
-                windows, windows_seed = plan.windows(job.seed), job.seed
-            bar.set_description(f"train {job}")
-            _run_job(plan, job, windows, bar)
-            summary.trained.append(job)
-            bar.update()
+# This process's last windows and SVM Gram matrices (in the driver, or in each Ray worker), kept for the
+# next job of the same seed; one of each, so only one seed's arrays are in memory at a time.
+_reused: dict[str, tuple[tuple, object]] = {}
 
 
-def _run_job(plan: _Plan, job: Job, windows: SeedWindows, bar: tqdm) -> None:
+def _reuse(kind: str, key: tuple, build: Callable[[], T]) -> T:
+    held = _reused.get(kind)
+    if held is None or held[0] != key:
+        _reused.pop(kind, None)  # free the old arrays before building the new ones
+        held = _reused[kind] = (key, build())
+    return held[1]
+
+
+@dataclass
+class JobOutput:
+    """What a job sends back to the driver, which writes it into the run folder."""
+
+    result: dict
+    predictions: dict[str, np.ndarray]
+    model: bytes | None  # the trained network as a .keras file; None for an SVM
+
+
+def _run_job(plan: JobPlan, job: Job, note: Note) -> JobOutput:
+    """Train and test one job, in this process or on a Ray worker."""
+    windows = plan.windows(job.seed)
     landmarks = select(plan.rankings, job.emotion, job.k)
     train, val, test = (w.take_landmarks(landmarks) for w in (windows.train, windows.val, windows.test))
     train_job = _train_network if job.model in ARCHS else _train_baseline
-    val_scores, test_scores, details = train_job(plan, job, train, val, test, bar)
+    val_scores, test_scores, details, model = train_job(plan, job, train, val, test, note)
     result = _result(job, landmarks, train, val, test, val_scores, test_scores, plan.settings) | details
-    plan.run.write_result(job, result, _predictions(val, val_scores, test, test_scores))
+    return JobOutput(result, _predictions(val, val_scores, test, test_scores), model)
 
 
-def _train_network(plan: _Plan, job: Job, train: Windows, val: Windows, test: Windows, bar: tqdm):
+def _save(run: RunFolder, summary: TrainSummary, job: Job, output: JobOutput) -> None:
+    """Write a finished job: its model, then its predictions and result (from then on it counts as done)."""
+    result = output.result
+    if output.model is not None:
+        run.write_model(job, output.model)
+        result = {**result, "model_file": run.model_path(job).relative_to(run.root).as_posix()}
+    run.write_result(job, result, output.predictions)
+    summary.trained.append(job)
+
+
+def _train_network(plan: JobPlan, job: Job, train: Windows, val: Windows, test: Windows, note: Note):
     hyper, source = _hyperparameters(plan, job)
-
-    def show_epoch(epoch: int, logs: dict) -> None:
-        bar.set_postfix(epoch=epoch + 1, val_loss=f"{logs.get('val_loss', float('nan')):.4f}")
-
-    fit = fit_network(job.model, train, val, job.emotion, hyper, plan.settings, seed=job.seed,
-                      epochs=plan.settings.train.epochs, patience=plan.settings.train.patience, on_epoch=show_epoch)
-    plan.run.save_model(job, fit.model)
+    fit = plan.fit(job.model, train, val, job.emotion, hyper, seed=job.seed, epochs=plan.settings.train.epochs,
+                   patience=plan.settings.train.patience, note=note)
     details = {
         "hyperparameters": {**hyper._asdict(), "from": source},
-        "model_file": plan.run.model_path(job).relative_to(plan.run.root).as_posix(),
         "history": fit.history, "epochs": len(fit.history["loss"]), "best_epoch": fit.best_epoch,
         "train_seconds": round(fit.seconds, 3),
     }
-    return predict_scores(fit.model, val), predict_scores(fit.model, test), details
+    return predict_scores(fit.model, val), predict_scores(fit.model, test), details, _keras_file(fit.model)
 
 
-def _train_baseline(plan: _Plan, job: Job, train: Windows, val: Windows, test: Windows, bar: tqdm):
+def _keras_file(model) -> bytes:
+    """The model as the bytes of a .keras file (written and read back: Keras saves only to a path)."""
+    with tempfile.TemporaryDirectory(prefix="edgeemo-model-") as tmp:
+        path = Path(tmp) / "model.keras"
+        model.save(path)
+        return path.read_bytes()
+
+
+def _train_baseline(plan: JobPlan, job: Job, train: Windows, val: Windows, test: Windows, note: Note):
     started = time.perf_counter()
     features = plan.svm_features(job, train, val, test)
     svm = fit_svm(job.model, features, train.labels(job.emotion), c=plan.settings.svm.c, seed=job.seed)
     # Includes computing the shared Gram matrices, for the first SVM of a seed and landmark set.
     details = {"train_seconds": round(time.perf_counter() - started, 3)}
-    return svm_scores(svm, job.model, features, "val"), svm_scores(svm, job.model, features, "test"), details
+    scores = svm_scores(svm, job.model, features, "val"), svm_scores(svm, job.model, features, "test")
+    return *scores, details, None
 
 
 def _result(job: Job, landmarks, train: Windows, val: Windows, test: Windows, val_scores, test_scores,
@@ -193,7 +242,7 @@ def _predictions(val: Windows, val_scores: np.ndarray, test: Windows, test_score
     return arrays
 
 
-def _hyperparameters(plan: _Plan, job: Job) -> tuple[Hyperparameters, str]:
+def _hyperparameters(plan: JobPlan, job: Job) -> tuple[Hyperparameters, str]:
     """F, Q, R for a job and where they came from: the grid search, quick mode, or a table's K."""
     if plan.from_grid:
         return plan.table[job.k][job.emotion], "grid"
@@ -203,11 +252,11 @@ def _hyperparameters(plan: _Plan, job: Job) -> tuple[Hyperparameters, str]:
     return hyper, f"k{source_k}"
 
 
-def _grid(plan: _Plan, ks, emotions, progress: bool) -> dict[int, dict[str, Hyperparameters]]:
+def _grid(run: RunFolder, plan: JobPlan, ks, emotions, executor: Executor,
+          progress: bool) -> dict[int, dict[str, Hyperparameters]]:
     from offline.grid import grid_search
 
-    seed = plan.splits[0].seed
-    return grid_search(plan.run, plan.windows(seed), seed, ks, emotions, plan.rankings, plan.settings, progress)
+    return grid_search(run, plan, plan.splits[0].seed, ks, emotions, executor, progress)
 
 
 def _load(data: str | Path | LandmarkDataset) -> LandmarkDataset:

@@ -127,8 +127,8 @@ def load_settings(path: str | Path | None = None, quick: bool = False) -> Settin
 
 def with_threads(settings: Settings, threads: int) -> Settings:
     """The settings with TensorFlow's thread count from the command line."""
-    if threads < 0:
-        raise EdgeemoError(f"--threads {threads}: must be 0 (all cores) or more")
+    if threads < 1:
+        raise EdgeemoError(f"--threads {threads}: must be 1 or more")
     return replace(settings, compute=ComputeSection(threads))
 
 
@@ -234,7 +234,7 @@ def _check(settings: Settings, path: Path) -> None:
         ("model dropout", 0 <= m.dropout < 1, "must be in [0, 1)"),
         ("evaluate threshold", 0 < settings.evaluate.threshold < 1, "must be between 0 and 1"),
         ("svm c", settings.svm.c > 0, "must be positive"),
-        ("compute threads", settings.compute.threads >= 0, "must be 0 (all cores) or more"),
+        ("compute threads", settings.compute.threads >= 1, "must be 1 or more"),
     ]
     positive = [("train batch_size", t.batch_size), ("train epochs", t.epochs), ("train patience", t.patience),
                 ("train seeds", t.seeds), ("grid epochs", g.epochs),

@@ -71,7 +71,7 @@ def selected(synthetic, settings_file, tmp_path_factory):
     with redirect_stdout(output):
         code = main(["select", str(run.root), "--data", str(synthetic), "--k", ",".join(map(str, KS)),
                      "--arch", "t-emo", "--emotions", ",".join(EMOTIONS), "--quick", "--config", str(settings_file),
-                     "--latency-budget", "0.2"])
+                     "--latency-budget", "0.2", "--workers", "1"])  # in this process: Ray has test_ray_jobs
     assert code == 0
     return run, ranking, output.getvalue()
 

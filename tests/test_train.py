@@ -173,7 +173,7 @@ def test_a_resumed_run_with_other_settings_is_refused(dataset, tiny_settings, tm
 def test_train_command_writes_the_run_and_resumes_without_training_again(dataset_file, tmp_path, capsys):
     run_dir = tmp_path / "run"
     argv = ["train", "--data", str(dataset_file), "--out", str(run_dir), "--quick", "--arch", "both",
-            "--emotions", "anger,fear", "--threads", "1"]
+            "--emotions", "anger,fear", "--threads", "1", "--workers", "1"]  # Ray's own test: test_ray_jobs
     assert main(argv) == 0
     assert "8 models trained, 0 already done" in capsys.readouterr().out
 

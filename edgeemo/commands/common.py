@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 from types import ModuleType
 
 from edgeemo.emotions import EMOTIONS
@@ -47,6 +48,21 @@ def emotion_list(text: str) -> tuple[str, ...]:
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown emotion {unknown[0]!r} (expected {', '.join(EMOTIONS)})")
     return names
+
+
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where training jobs run, and with how many TensorFlow threads (train and select)."""
+    cores = os.cpu_count() or 1
+    parser.add_argument(
+        "--workers", type=positive_int, default=cores, metavar="N",
+        help=f"jobs at a time, on local Ray worker processes; 1 runs them one by one in this process, without "
+        f"Ray (default: one per core, {cores} here; on 2 cores as fast as one process on 2 threads, see README)",
+    )
+    parser.add_argument("--ray-address", default=None, metavar="HOST:PORT",
+                        help="run the jobs on the Ray cluster whose head is at HOST:PORT; the run folder stays here")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="TensorFlow threads per job, wherever it runs (default: the settings', 1). A "
+                        "network's weights depend on it, so results change with it, never with --workers")
 
 
 def import_offline(module: str) -> ModuleType:

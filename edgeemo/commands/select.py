@@ -7,7 +7,9 @@ import json
 import os
 from pathlib import Path
 
-from edgeemo.commands.common import emotion_list, import_offline, k_list, positive_float, positive_int
+from edgeemo.commands.common import (
+    add_job_arguments, emotion_list, import_offline, k_list, positive_float, positive_int,
+)
 from edgeemo.emotions import EMOTIONS
 
 PAPER_KS = "234,128,64,32,16"
@@ -35,8 +37,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
                    help="settings file the run was trained with (default: configs/train.toml)")
     p.add_argument("--emotions", type=emotion_list, default=EMOTIONS, metavar="LIST",
                    help="comma-separated subset (default: all six)")
-    p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="TensorFlow threads (default: the settings', 0 = all cores)")
+    add_job_arguments(p)
     p.add_argument("--latency-budget", type=positive_float, default=None, metavar="SECONDS",
                    help="time spent measuring the ONNX latency of each K (default: 3)")
     p.set_defaults(handler=run)
@@ -52,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     summary = select.select_run(
         args.run, args.data, ks=args.k, archs=("t-emo", "r-emo") if args.arch == "both" else (args.arch,),
         seeds=args.seeds, emotions=args.emotions, settings=settings,
-        latency_budget_s=args.latency_budget or select.LATENCY_BUDGET_S,
+        latency_budget_s=args.latency_budget or select.LATENCY_BUDGET_S, workers=args.workers,
+        ray_address=args.ray_address,
     )
     by_file: dict[Path, list[str]] = {}
     for arch, path in summary.rankings.items():

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from edgeemo.commands.common import emotion_list, import_offline, k_list, positive_int
+from edgeemo.commands.common import add_job_arguments, emotion_list, import_offline, k_list, positive_int
 from edgeemo.emotions import EMOTIONS
 
 
@@ -35,8 +35,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
                    help="settings file (default: configs/train.toml)")
     p.add_argument("--hyperparameters", type=Path, default=None, metavar="FILE",
                    help="F, Q, R table (default: configs/paper_hyperparameters.toml; or a grid's RUN/grid/best.json)")
-    p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="TensorFlow threads (default: the settings', 0 = all cores)")
+    add_job_arguments(p)
     p.set_defaults(handler=run)
 
 
@@ -51,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     summary = train.train_run(
         args.data, args.out, archs=("t-emo", "r-emo") if args.arch == "both" else (args.arch,),
         ks=args.k or (468,), ranking=ranking, seeds=args.seeds, emotions=args.emotions, baselines=args.baselines,
-        grid=args.grid, settings=settings, hyperparameters=args.hyperparameters,
+        grid=args.grid, settings=settings, hyperparameters=args.hyperparameters, workers=args.workers,
+        ray_address=args.ray_address,
     )
     print(f"{len(summary.trained)} models trained, {len(summary.skipped)} already done, "
           f"{summary.seconds:.0f} s; report: edgeemo report {args.out}")
