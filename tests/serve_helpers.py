@@ -24,10 +24,11 @@ def free_port() -> int:
 
 
 def edgeemo_process(*args: str) -> subprocess.Popen:
-    """``python -m edgeemo ARGS`` with its output piped (text)."""
+    """``python -m edgeemo ARGS`` with its output piped (text); a crash (SIGSEGV, SIGBUS) leaves the Python
+    stack of every thread on stderr, which the failing test shows."""
     return subprocess.Popen(
-        [sys.executable, "-m", "edgeemo", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        [sys.executable, "-m", "edgeemo", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1"),
     )
 
 
