@@ -72,6 +72,10 @@ class StreamProcessor:
         self._k = {m.emotion: len(m.landmarks) for m in bundle.models}
         self._face_present: bool | None = None  # None until the first frame
         self._last_face_at: float | None = None
+        # Seconds of video per frame when frames come faster than they were filmed (a file read with --fast):
+        # then a face's absence is counted in video time, not in the wall time it took to decode.
+        self.frame_interval_s: float | None = None
+        self._missed = 0  # frames without a face since the last face
         self._last_face: np.ndarray | None = None
         self._frames_since_full = 0
         self.last_scores: np.ndarray | None = None
@@ -94,7 +98,7 @@ class StreamProcessor:
         if not self._face_present:
             self._face_present = True
             self.publisher.publish_status(self.stream, "face_found")
-        self._last_face_at = captured_at
+        self._last_face_at, self._missed = captured_at, 0
         self._last_face = normalize_landmarks(points)[self.union]
         self.buffer.append(self._last_face)
         landmarks_s = time.monotonic() - started
@@ -120,7 +124,13 @@ class StreamProcessor:
         return payload
 
     def _no_face(self, captured_at: float) -> None:
-        gone_for = None if self._last_face_at is None else captured_at - self._last_face_at
+        self._missed += 1
+        if self._last_face_at is None:
+            gone_for = None
+        elif self.frame_interval_s is not None:
+            gone_for = self._missed * self.frame_interval_s
+        else:
+            gone_for = captured_at - self._last_face_at
         if gone_for is not None and gone_for <= self.face_gap_s:
             # A short miss (a blink of the tracker): hold the last face so the window keeps its timing,
             # as training fills missing frames from their neighbours.
@@ -184,6 +194,13 @@ class _Feed:
         else:
             self.source.open()
 
+    def video_frame_interval(self) -> float | None:
+        """Seconds of video per frame of a file read faster than it was filmed (unthreaded), else None."""
+        fps = getattr(self.source.source, "fps", None)  # inside the ReopeningSource: the file's rate
+        if self.capture is None and fps and 0 < fps <= 1000:
+            return 1.0 / fps
+        return None
+
     def next(self) -> tuple[np.ndarray, float, float] | None:
         if self.capture is None:
             started = time.monotonic()
@@ -241,6 +258,7 @@ def serve(options: ServeOptions) -> int:
                 for feed in feeds:
                     feed.open()
                     stack.callback(feed.close)
+                    processors[feed.stream].frame_interval_s = feed.video_frame_interval()
                 _process(feeds, processors, publisher, events, ready, stop, options.show)
             for feed in feeds:
                 publisher.publish_status(feed.stream, "shutting_down", "signal" if stop.is_set() else "source ended")

@@ -87,6 +87,21 @@ def test_a_video_with_no_face_gives_status_and_no_prediction(bundle, tmp_path):
     assert [m["event"] for m in got] == ["started", "no_face", "end_of_stream", "shutting_down"]
 
 
+def test_with_fast_a_face_gap_is_measured_in_video_time(bundle, london_dev, tmp_path):
+    # 40 frames of a face, 1 s of video without one (longer than --face-gap 0.5), the face again: decoded
+    # in a fraction of a second with --fast, yet the window must empty as it would live.
+    face, _ = load_face(london_dev, "002", "neutral")
+    blank = np.full_like(face, 127)
+    clip = write_clip(tmp_path / "gap.mp4", [face] * 40 + [blank] * 30 + [face] * 40)
+    with serving("--camera", str(clip), "--model", str(bundle), "--fast") as (process, sub, _):
+        got = messages_until_shutdown(sub, process)
+        assert process.wait(30) == 0
+    events = [m["event"] for m in got if m["kind"] == "status"]
+    assert events == ["started", "face_found", "no_face", "face_found", "end_of_stream", "shutting_down"]
+    predictions = [m for m in got if m["kind"] == "prediction"]
+    assert len(predictions) == 2 * (40 - SPAN + 1)  # none in the gap: the window fills again after it
+
+
 def test_a_source_that_vanishes_is_reported_and_reopened_when_it_is_back(bundle, face_clip, tmp_path):
     clip = tmp_path / "live.mp4"
     clip.write_bytes(face_clip[0].read_bytes())

@@ -54,7 +54,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="ONNX Runtime provider")
     p.add_argument("--fast", action="store_true", help="read files as fast as possible (every frame processed)")
     p.add_argument("--face-gap", type=_seconds, default=0.5, metavar="SECONDS",
-                   help="a face gone longer than this empties the window (default 0.5)")
+                   help="a face gone longer than this empties the window (default 0.5; video time with --fast)")
     p.add_argument("--sndhwm", type=positive_int, default=100, help="messages queued per slow subscriber")
     p.add_argument("--show", action="store_true", help="show the face, landmarks and scores in a window")
     p.set_defaults(handler=run)
