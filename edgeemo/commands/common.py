@@ -65,6 +65,13 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
                         "network's weights depend on it, so results change with it, never with --workers")
 
 
+def training_settings(args: argparse.Namespace):
+    """train's and select's settings: the file (--config, --quick) with --threads applied."""
+    config = import_offline("offline.train_config")
+    settings = config.load_settings(args.config, quick=args.quick)
+    return settings if args.threads is None else config.with_threads(settings, args.threads)
+
+
 def import_offline(module: str) -> ModuleType:
     """Import an ``offline`` module, or say which extra to install when its dependencies are missing."""
     try:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from edgeemo.commands.common import (
-    add_job_arguments, emotion_list, import_offline, k_list, positive_float, positive_int,
+    add_job_arguments, emotion_list, import_offline, k_list, positive_float, positive_int, training_settings,
 )
 from edgeemo.emotions import EMOTIONS
 
@@ -46,10 +46,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
     select = import_offline("offline.select")
-    config = import_offline("offline.train_config")
-    settings = config.load_settings(args.config, quick=args.quick)
-    if args.threads is not None:
-        settings = config.with_threads(settings, args.threads)
+    settings = training_settings(args)
     summary = select.select_run(
         args.run, args.data, ks=args.k, archs=("t-emo", "r-emo") if args.arch == "both" else (args.arch,),
         seeds=args.seeds, emotions=args.emotions, settings=settings,

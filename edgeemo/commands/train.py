@@ -6,7 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
-from edgeemo.commands.common import add_job_arguments, emotion_list, import_offline, k_list, positive_int
+from edgeemo.commands.common import (
+    add_job_arguments, emotion_list, import_offline, k_list, positive_int, training_settings,
+)
 from edgeemo.emotions import EMOTIONS
 
 
@@ -42,10 +44,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
     train = import_offline("offline.train")
-    config = import_offline("offline.train_config")
-    settings = config.load_settings(args.config, quick=args.quick)
-    if args.threads is not None:
-        settings = config.with_threads(settings, args.threads)
+    settings = training_settings(args)
     ranking = None if args.landmarks == "all" else Path(args.landmarks)
     summary = train.train_run(
         args.data, args.out, archs=("t-emo", "r-emo") if args.arch == "both" else (args.arch,),
