@@ -219,18 +219,16 @@ class _Path:
         self.slopes = np.concatenate([self.slopes, slopes])[order]
         self.grads = (grads if self.grads is None else np.concatenate([self.grads, grads]))[order]
 
-    def _interval_errors(self) -> np.ndarray:
-        widths = np.diff(self.alphas)
-        return widths * (self.slopes[1:] + self.slopes[:-1]) / 2 - np.diff(self.values)
+    def _trapezoids(self) -> np.ndarray:
+        """What the trapezoid rule says F changes by on each interval."""
+        return np.diff(self.alphas) * (self.slopes[1:] + self.slopes[:-1]) / 2
 
     def total_change(self) -> float:
-        """What the trapezoid rule says F changes by over the whole path."""
-        widths = np.diff(self.alphas)
-        return float((widths * (self.slopes[1:] + self.slopes[:-1]) / 2).sum())
+        return float(self._trapezoids().sum())
 
     def split_worst(self, budget: int) -> np.ndarray:
         """Midpoints of the worst quarter of the intervals (at most ``budget``): the alphas to evaluate next."""
-        errors = np.abs(self._interval_errors())
+        errors = np.abs(self._trapezoids() - np.diff(self.values))  # against how much F really changes
         count = min(budget, max(1, len(errors) // 4))
         worst = np.argsort(-errors, kind="stable")[:count]
         return (self.alphas[worst] + self.alphas[worst + 1]) / 2

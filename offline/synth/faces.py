@@ -97,6 +97,17 @@ def face_to_image(faces: np.ndarray) -> Similarity:
     return fit_similarity(np.broadcast_to(canonical_face()[stable], faces[..., stable, :].shape), faces[..., stable, :])
 
 
+@lru_cache(maxsize=1)
+def photo_pose() -> np.ndarray:
+    """Radians [yaw, pitch, roll]: the London dev neutral photos' mean head pose in the face frame, in the
+    convention of offline.synth.render.rotations (yaw 0.4, pitch -4.2, roll 0.2 degrees)."""
+    turn = np.swapaxes(face_to_image(real_faces().neutral).rotation, -1, -2)  # film() turns points by turn.T
+    yaw = -np.arcsin(np.clip(turn[:, 2, 0], -1.0, 1.0))
+    pitch = np.arctan2(turn[:, 2, 1], turn[:, 2, 2])
+    roll = np.arctan2(turn[:, 1, 0], turn[:, 0, 0])
+    return np.stack([yaw, pitch, roll], axis=1).mean(axis=0)
+
+
 def to_face_frame(points: np.ndarray, transform: Similarity) -> np.ndarray:
     """Image-unit points [..., 468, 3] into the face frame: the inverse of ``transform``."""
     centred = points - transform.offset[..., None, :]
