@@ -94,13 +94,13 @@ def train_run(
     splits = [_split(run, dataset, seed, settings, within) for seed in range(seeds)]
     _check_both_classes(dataset, splits, emotions, settings)
     _save_run_files(run, dataset, config, splits)  # only once the input passed every check
-    plan = JobPlan(uuid.uuid4().hex, dataset, splits, table, rankings, settings, settings.compute.threads)
+    plan = JobPlan(uuid.uuid4().hex, dataset, splits, table, rankings, settings)
     jobs = [Job(m, k, e, s) for s in range(seeds) for k in ks for e in emotions  # seed by seed: see _reuse
             for m in archs + (BASELINES if baselines else ())]
     summary = TrainSummary(skipped=[j for j in jobs if run.is_done(j)])
     pending = [j for j in jobs if not run.is_done(j)]
     try:
-        with Executor(workers, ray_address, cpus_per_job=plan.threads) as executor:
+        with Executor(workers, ray_address, cpus_per_job=settings.compute.threads) as executor:
             if grid and archs:
                 plan = replace(plan, table=_grid(run, plan, ks, emotions, executor, progress), from_grid=True)
             executor.run(_run_job, plan, pending, partial(_save, run, summary), desc="train", unit="model",
@@ -121,7 +121,6 @@ class JobPlan:
     table: dict[int, dict[str, Hyperparameters]]
     rankings: dict[str, np.ndarray] | None
     settings: Settings
-    threads: int  # TensorFlow's, per job
     from_grid: bool = False  # table holds the grid search's best F, Q, R
 
     def windows(self, seed: int) -> SeedWindows:
@@ -136,7 +135,7 @@ class JobPlan:
     def fit(self, arch: str, train: Windows, val: Windows, emotion: str, hyperparameters: Hyperparameters, *,
             seed: int, epochs: int, patience: int, note: Note) -> Fit:
         """offline.fit.fit_network with the run's settings and thread count; epochs shown through ``note``."""
-        tensorflow(self.threads)  # sets the pools at the first job in this process, as they stay fixed after
+        tensorflow(self.settings.compute.threads)  # sets the pools at the first job in this process, as they stay fixed after
 
         def show_epoch(epoch: int, logs: dict) -> None:
             note(epoch=epoch + 1, val_loss=f"{logs.get('val_loss', float('nan')):.4f}")
