@@ -18,6 +18,7 @@ from edgeemo.errors import EdgeemoError
 from edgeemo.face import N_LANDMARKS, face_template
 from edgeemo.io import atomic_path
 from offline.dataset import LandmarkDataset
+from offline.explain import neutral_baselines
 from offline.export import best_job
 from offline.run import RunFolder
 from offline.splits import Split
@@ -75,47 +76,51 @@ def importance_figure(scores: np.ndarray, title: str, path: Path) -> Path:
     return save_png(figure, path)
 
 
-def alpha_curve_figure(model, sample: np.ndarray, baseline: np.ndarray, *, emotion: str, baseline_emotion: str,
-                       title: str, path: Path) -> Path:
-    """Fig. 2: P(emotion) at x' + a (x - x') for a in [0, 1], ``sample`` x and ``baseline`` x' each [P, 2, L];
-    the note gives IG's completeness for this pair (sum of attributions against F(x) - F(x'))."""
+def alpha_curve_figure(model, sample: np.ndarray, baselines: dict[str, np.ndarray], *, emotion: str, title: str,
+                       path: Path) -> Path:
+    """Fig. 2: P(emotion) at x' + a (x - x') for a in [0, 1], ``sample`` x [P, 2, L] and one curve per
+    ``baselines`` entry (label: x' [P, 2, L]); each label notes IG's completeness on its path (sum of the
+    attributions against F(x) - F(x'))."""
     from matplotlib.figure import Figure
 
     from offline.integrated_gradients import IntegratedGradients
 
     ig = IntegratedGradients(model)
-    x, x0 = (np.asarray(a, dtype=np.float32)[None, ..., None] for a in (sample, baseline))
+    x = np.asarray(sample, dtype=np.float32)[None, ..., None]
     alphas = np.linspace(0.0, 1.0, ALPHA_POINTS, dtype=np.float32)
-    probability = ig.probability(x0 + alphas[:, None, None, None, None] * (x - x0))
-    result = ig.attribute(x, x0, steps=IG_STEPS)
     figure = Figure(figsize=(6.4, 4.2), layout="constrained")
     axes = figure.subplots()
-    axes.plot(alphas, probability, color="tab:blue")
-    axes.set_xlabel(f"α  (0: {baseline_emotion} baseline, 1: {emotion} sample)")
+    for label, baseline in baselines.items():
+        x0 = np.asarray(baseline, dtype=np.float32)[None, ..., None]
+        result = ig.attribute(x, x0, steps=IG_STEPS)
+        axes.plot(alphas, ig.probability(x0 + alphas[:, None, None, None, None] * (x - x0)),
+                  label=f"from {label}: Σ IG = {result.attributions.sum():.3f}, "
+                        f"F(x) − F(x′) = {result.f_input[0] - result.f_baseline[0]:.3f}")
+    axes.set_xlabel(f"α  (0: baseline, 1: the {emotion} sample; m = {IG_STEPS}, {result.rule})")
     axes.set_ylabel(f"P({emotion})")
     axes.set_xlim(0, 1)
     axes.set_ylim(-0.02, 1.02)
     axes.grid(alpha=0.3)
-    axes.text(0.02, 0.97, f"Σ IG = {result.attributions.sum():.3f},  F(x) − F(x′) = "
-              f"{result.f_input[0] - result.f_baseline[0]:.3f}  (m = {IG_STEPS}, {result.rule})",
-              transform=axes.transAxes, va="top", fontsize=8)
+    axes.legend(loc="lower right", fontsize=8)
     axes.set_title(title, fontsize=10)
     return save_png(figure, path)
 
 
 def draw_alpha_curve(run: RunFolder, dataset: LandmarkDataset, arch: str, emotion: str = "surprise",
                      baseline_emotion: str = "sadness") -> Path:
-    """Fig. 2 of a run, as the paper draws it: the emotion's 468-landmark model (best validation seed), its
-    typical training onset (the medoid) as the sample and the baseline emotion's as the baseline."""
+    """Fig. 2 of a run: the emotion's 468-landmark model (best validation seed) and its typical training onset
+    (the medoid), from the paper's baseline (the baseline emotion's medoid onset) and from its own rest
+    (its first frame held: explain's neutral baseline)."""
     job = best_job(run, arch, N_LANDMARKS, emotion)
     train = Split.from_json(run.read_json(run.split_path(job.seed))).train
     onsets = train[dataset.segment[train] == "onset"]
     sample, baseline = (_medoid(dataset.X[onsets[dataset.y[onsets] == EMOTIONS.index(e)]], e, job.seed)
                         for e in (emotion, baseline_emotion))
     title = (f"{ARCH_NAMES[arch]} {emotion} model (seed {job.seed}): P({emotion}) along the IG path")
-    return alpha_curve_figure(run.load_model(job), sample, baseline, emotion=emotion,
-                              baseline_emotion=baseline_emotion, title=title,
-                              path=run.report_dir / f"ig_alpha_{arch}.png")
+    return alpha_curve_figure(run.load_model(job), sample,
+                              {f"a {baseline_emotion} onset": baseline,
+                               "its own rest": neutral_baselines(sample[None])[0]},
+                              emotion=emotion, title=title, path=run.report_dir / f"ig_alpha_{arch}.png")
 
 
 def accuracy_vs_k_figure(curves: dict[str, dict[str, list[tuple[int, float, float]]]], title: str,

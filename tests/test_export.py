@@ -41,7 +41,7 @@ def test_explain_ranks_all_468_landmarks_per_emotion_and_checks_completeness(tra
         assert ranking["completeness"][emotion]["samples"] > 0
         assert 0 <= ranking["completeness"][emotion]["median"] <= ranking["completeness"][emotion]["worst"]
     scores = np.load(work / "run" / "explain" / "t-emo" / "scores.npz")
-    assert scores["scores"].shape == (6, 468) and scores["per_baseline"].shape == (6, 5, 468)
+    assert scores["scores"].shape == (6, 468) and scores["per_baseline"].shape == (6, 1, 468)  # one neutral baseline per sample
     first = ranking["emotions"]["happiness"][0]
     assert scores["scores"][3, first] == scores["scores"][3].max()
 

@@ -97,6 +97,6 @@ def test_fig_2_draws_the_probability_along_the_path(tmp_path):
     model = keras.Model(inputs, outputs)
     rng = np.random.default_rng(0)
     sample, baseline = rng.normal(0, 1, (2, frames, 2, landmarks)).astype(np.float32)
-    path = alpha_curve_figure(model, sample, baseline, emotion="surprise", baseline_emotion="sadness",
-                              title="toy", path=tmp_path / "report" / "ig_alpha.png")
+    path = alpha_curve_figure(model, sample, {"a sadness onset": baseline, "its own rest": sample[:1].repeat(frames, 0)},
+                              emotion="surprise", title="toy", path=tmp_path / "report" / "ig_alpha.png")
     assert is_png(path)
