@@ -125,8 +125,10 @@ def test_parameters_counted_from_the_layer_shapes_match_keras(shape):
 def test_select_scores_the_ranking_against_the_truth_and_the_report_shows_it(selected):
     from offline.report_explain import explain_section
 
-    run, _, _ = selected
+    run, _, output = selected
     fidelity = json.loads((run.root / "explain" / "t-emo" / "fidelity.json").read_text())
+    printed = next(line for line in output.splitlines() if line.startswith("precision@K"))
+    assert [cell.split()[0] for cell in printed.split(": ", 1)[1].split(", ")] == ["K=16", "K=32", "K=64", "K=128"]
     assert sorted(fidelity["emotions"]) == sorted(EMOTIONS)
     for record in fidelity["emotions"].values():  # the ranking is the truth: precision is the best possible
         assert record["precision"]["ig"] == record["precision"]["best_possible"]

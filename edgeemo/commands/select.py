@@ -64,9 +64,10 @@ def run(args: argparse.Namespace) -> int:
     for arch, k, parameters, mflops, wall, cpu in select.cost_table(summary.cost):
         print(f"{arch:<6} {k:>4} {parameters:>11,} {mflops:>9.1f} {wall:>15.2f} / {cpu:.2f}")
     for path in summary.fidelity:
-        mean = json.loads(path.read_text(encoding="utf-8"))["mean"]
+        record = json.loads(path.read_text(encoding="utf-8"))
+        mean = record["mean"]  # keyed by K as text, stored sorted as text: print in K order
         cells = ", ".join(f"K={k} {mean['ig'][k]:.2f} / {mean['saliency'][k]:.2f} / {mean['random_draw'][k]:.2f}"
-                          for k in mean["ig"])
+                          for k in map(str, record["ks"]))
         print(f"precision@K against the ground truth, mean over emotions (IG / saliency / random): {cells}")
     for path in [summary.cost_path, *summary.fidelity, *summary.figures]:
         print(f"wrote {path}")
