@@ -117,14 +117,14 @@ def test_offset_ends_neutral(small):
 def test_synthetic_resting_faces_sit_where_real_ones_do(london_dev):
     # The mean normalised neutral face of the synthetic windows against that of the 50 real photos: the
     # models learn "neutral" from the first, so a systematic offset reads as an expression on a real face.
-    # 60 people, so that their mean identity is near the real one: 0.0125 here; 0.019 with heads pitched
-    # 4 degrees from the photos' (the face frame's pose), 0.018 on the full set with always some perspective.
+    # 60 people, so that their mean identity is near the real one: 0.0087 here; 0.0125 with extra perspective
+    # from none up (the photos at its edge), 0.019 with heads also pitched 4 degrees from the photos'.
     dataset = generate(Settings(sequences=60, subjects=60, windows=("neutral",), seed=3), progress=False)
     synthetic = np.nanmean(dataset.X[dataset.segment == "neutral"], axis=(0, 1)).T  # [468, 2]
     photos = np.load(london_dev / "landmarks.npz")
     real = np.mean([normalize_landmarks(p[:, :2] * 480)
                     for p in photos["landmarks"][photos["expression"] == "neutral"]], axis=0)
-    assert np.linalg.norm(synthetic - real, axis=1).mean() < 0.016
+    assert np.linalg.norm(synthetic - real, axis=1).mean() < 0.011
 
 
 def test_lost_frames_are_filled(monkeypatch):
