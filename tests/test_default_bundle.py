@@ -64,9 +64,10 @@ def _still_labels(london_dev, expression: str) -> Counter:
 
 
 def test_most_real_resting_faces_are_neutral_and_most_real_smiles_happiness(london_dev):
-    # Floors under what the shipped bundle does (neutral 36 of 50, 2 called happiness; smiles 39 of 50).
-    # The first default bundle called only 16 of 50 resting faces neutral, 8 of them happiness.
+    # Floors under what the shipped bundle does (neutral 44 of 50, 1 called happiness; smiles 40 of 50).
+    # The first default bundle called only 16 of 50 resting faces neutral, 8 of them happiness; the one
+    # before the synthetic camera's perspective was centred on the photos' 36, 2 and 39.
     neutral = _still_labels(london_dev, "neutral")
-    assert neutral["neutral"] >= 32 and neutral["happiness"] <= 4, f"neutral photos labelled {dict(neutral)}"
+    assert neutral["neutral"] >= 40 and neutral["happiness"] <= 3, f"neutral photos labelled {dict(neutral)}"
     smiling = _still_labels(london_dev, "smiling")
-    assert smiling["happiness"] >= 36, f"smiling photos labelled {dict(smiling)}"
+    assert smiling["happiness"] >= 37, f"smiling photos labelled {dict(smiling)}"
