@@ -26,10 +26,10 @@ K = 64
 # happiness, against 30 and 39 at 0.5.
 THRESHOLD = 0.5
 # The paper's ranking, not explain's default (each sample's own rest, signed evidence): that one finds the
-# landmarks each emotion moves, but leaves out those that tell it from the others, and its K = 64 models
-# were worse on every emotion (balanced accuracy on the synthetic test people, streaming: 0.84-0.94
-# against 0.88-0.95) and on real resting faces (28 of 50 London dev neutral photos neutral, 8 happy;
-# against 36 and 2).
+# landmarks each emotion moves, but leaves out those that tell it from the others. Its K = 64 models had
+# lower streaming balanced accuracy on the synthetic test people for 6 of 6 emotions (0.84-0.94 against
+# 0.88-0.95; README, "Accuracy against K": 4 of 6 on the next synthetic set) and did worse on real resting
+# faces (28 of 50 London dev neutral photos neutral, 8 happy; against 36 and 2).
 RANKING = {"baseline": "medoid", "score": "magnitude"}
 
 
