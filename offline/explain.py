@@ -41,7 +41,8 @@ from offline.integrated_gradients import RULES, IntegratedGradients
 from offline.run import RunFolder
 from offline.splits import Split
 
-BASELINE_CHOICES = ("neutral", "medoid", "confident")
+OTHER_EMOTION_BASELINES = ("medoid", "confident")  # the paper's: a typical sequence of each other emotion
+BASELINE_CHOICES = ("neutral",) + OTHER_EMOTION_BASELINES
 SCORE_CHOICES = ("evidence", "magnitude")
 
 
@@ -55,8 +56,8 @@ def ranking_path(run: RunFolder, arch: str) -> Path:
 
 def choose_baselines(x: np.ndarray, y: np.ndarray, emotion: int, how: str, scores: np.ndarray | None = None) -> np.ndarray:
     """Indices into ``x`` of one typical sequence of each other emotion (EMOTIONS order, e skipped)."""
-    if how not in ("medoid", "confident"):
-        raise EdgeemoError(f"--baseline: unknown choice {how!r} (expected {' or '.join(BASELINE_CHOICES)})")
+    if how not in OTHER_EMOTION_BASELINES:
+        raise EdgeemoError(f"--baseline: unknown choice {how!r} (expected {' or '.join(OTHER_EMOTION_BASELINES)})")
     chosen = []
     for other in range(len(EMOTIONS)):
         if other == emotion:
@@ -129,7 +130,8 @@ def explain_run(run_dir: str | Path, data: str | Path, *, arch: str = "t-emo", s
     for emotion in tqdm(EMOTIONS, desc=f"explain {arch}", unit="emotion", disable=not progress):
         job = best_job(run, arch, N_LANDMARKS, emotion)
         models[emotion] = job._asdict()
-        part = out / "parts" / f"{emotion}-seed{job.seed}-{rule}-{steps}{'-refined' if refine else ''}-{baseline}-{score}.npz"
+        refined = "-refined" if refine else ""
+        part = out / "parts" / f"{emotion}-seed{job.seed}-{rule}-{steps}{refined}-{baseline}-{score}.npz"
         if part.is_file():
             with np.load(part) as saved:
                 parts[emotion] = {k: saved[k] for k in saved.files}

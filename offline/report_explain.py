@@ -145,8 +145,10 @@ def _ranking(run: RunFolder, arch: str, results: dict[Job, dict]):
     if scores.is_file():
         with np.load(scores) as saved:
             evidence = ranking.get("settings", {}).get("score") == "evidence"  # older runs: the paper's |IG|
-            what = "mean IG per landmark (what its movement adds to P; below 0 drawn as 0)" if evidence else "mean |IG| per landmark"
-            figures.append(importance_figure(saved["scores"], f"{name}: {what}", run.report_dir / f"importance_{arch}.png"))
+            what = ("mean IG per landmark (what its movement adds to P; below 0 drawn as 0)" if evidence
+                    else "mean |IG| per landmark")
+            figures.append(importance_figure(saved["scores"], f"{name}: {what}",
+                                             run.report_dir / f"importance_{arch}.png"))
     alpha_curve = run.report_dir / f"ig_alpha_{arch}.png"  # drawn by edgeemo select, which has the data
     shown = figures + ([alpha_curve] if alpha_curve.is_file() else [])
     lines += [f"![{f.stem}]({f.name})" for f in shown] + [""]
