@@ -30,11 +30,18 @@ PARITY_WINDOWS = 64  # held-out windows the parity check runs on
 THRESHOLD_RANGE = (0.05, 0.95)  # a threshold at the edge of (0, 1) would make a model always or never fire
 
 
-def best_job(run: RunFolder, arch: str, k: int, emotion: str) -> Job:
-    """The finished job of (arch, K, emotion) with the best validation balanced accuracy."""
-    jobs = [j for j in run.finished_jobs() if (j.model, j.k, j.emotion) == (arch, k, emotion)]
+def finished_seeds(run: RunFolder, arch: str, k: int, emotion: str) -> list[Job]:
+    """The finished jobs of (arch, K, emotion), one per seed, in seed order."""
+    jobs = sorted((j for j in run.finished_jobs() if (j.model, j.k, j.emotion) == (arch, k, emotion)),
+                  key=lambda j: j.seed)
     if not jobs:
         raise EdgeemoError(f"{run.root}: no finished {arch} model at K={k} for {emotion} (train it first)")
+    return jobs
+
+
+def best_job(run: RunFolder, arch: str, k: int, emotion: str) -> Job:
+    """The finished job of (arch, K, emotion) with the best validation balanced accuracy."""
+    jobs = finished_seeds(run, arch, k, emotion)
 
     def score(job: Job) -> float:
         value = run.read_result(job)["val_metrics"].get("balanced_accuracy")

@@ -6,7 +6,7 @@ ranking (RUN/explain/<arch>/ranking.json) is scored next to two references:
 
   random    expected value |truth| / 468, and one seeded draw (a random order of the 468)
   saliency  plain gradients on the same models and samples as the IG step: |dF/dx| summed over frames and
-            coordinates, averaged over the emotion's training onsets, under its best-validation 468 model
+            coordinates, averaged over the emotion's training onsets, then over the 468-landmark models IG used
 
 The best a ranking can do at K is min(1, |truth| / K). Written to RUN/explain/<arch>/fidelity.json.
 """
@@ -26,7 +26,7 @@ from offline.dataset import LandmarkDataset
 from offline.explain import explain_dir, ranking_path
 from offline.export import best_job
 from offline.landmark_subsets import load_ranking
-from offline.run import RunFolder
+from offline.run import Job, RunFolder
 from offline.splits import Split
 
 FIDELITY_KS = (16, 32, 64, 128)
@@ -99,15 +99,16 @@ def write_fidelity(run: RunFolder, dataset: LandmarkDataset, truth_path: Path, *
     truth = load_truth(truth_path)
     draws = np.random.default_rng(seed).permuted(np.tile(np.arange(N_LANDMARKS), (len(EMOTIONS), 1)), axis=1)
     table = {}
+    explained = (run.read_json(ranking_path(run, arch)) or {}).get("models", {})
     for emotion in tqdm(emotions, desc=f"fidelity {arch}", unit="emotion", disable=not progress):
-        job = best_job(run, arch, N_LANDMARKS, emotion)
-        samples = _own_training_onsets(run, dataset, job.seed, emotion)
-        saliency = saliency_scores(run.load_model(job), dataset.X[samples])
+        jobs = _explained_jobs(run, arch, emotion, explained.get(emotion))
+        samples = [_own_training_onsets(run, dataset, job.seed, emotion) for job in jobs]
+        saliency = np.mean([saliency_scores(run.load_model(job), dataset.X[own]) for job, own in zip(jobs, samples)], 0)
         orders = {"ig": rankings[emotion], "saliency": np.argsort(-saliency, kind="stable"),
                   "random_draw": draws[EMOTIONS.index(emotion)]}
         size = len(truth[emotion])
         table[emotion] = {
-            "truth_landmarks": size, "seed_of_model": job.seed, "samples": len(samples),
+            "truth_landmarks": size, "seeds_of_models": [job.seed for job in jobs], "samples": sum(map(len, samples)),
             "precision": {m: _by_k(precision_at_k(order, truth[emotion], ks), ks) for m, order in orders.items()}
             | {"random_expected": random_precision(size),
                "best_possible": _by_k(np.minimum(1.0, size / np.asarray(ks)), ks)},
@@ -122,6 +123,13 @@ def write_fidelity(run: RunFolder, dataset: LandmarkDataset, truth_path: Path, *
     path = fidelity_path(run, arch)
     run.write_json(path, record)
     return path
+
+
+def _explained_jobs(run: RunFolder, arch: str, emotion: str, recorded) -> list[Job]:
+    """The models the IG ranking was computed with (ranking.json's "models"; older runs: one, the best)."""
+    if isinstance(recorded, dict):
+        recorded = [recorded]
+    return [Job(**job) for job in recorded] if recorded else [best_job(run, arch, N_LANDMARKS, emotion)]
 
 
 def _own_training_onsets(run: RunFolder, dataset: LandmarkDataset, seed: int, emotion: str) -> np.ndarray:

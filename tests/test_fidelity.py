@@ -182,3 +182,67 @@ def test_an_unknown_baseline_or_score_is_refused_naming_the_flag(tmp_path):
         explain_run(tmp_path / "run", tmp_path / "data.npz", baseline="zero")
     with pytest.raises(EdgeemoError, match=r"^--score: unknown choice 'abs'"):
         explain_run(tmp_path / "run", tmp_path / "data.npz", score="abs")
+
+
+def test_explain_averages_the_scores_of_every_seeds_model_and_saliency_follows(tmp_path):
+    """Two seeds whose models of each emotion look at different halves of its truth landmarks: with
+    ``models="all"`` the ranking credits both halves with the mean of the two seeds' scores; with ``best``
+    only the half of the seed with the better validation score. Saliency is taken on the same models."""
+    from offline.explain import explain_run
+    from offline.train import dataset_fingerprint
+
+    rng = np.random.default_rng(4)
+    n, halves = 4 * len(EMOTIONS), {}
+    y = np.tile(np.arange(len(EMOTIONS)), 4)
+    rest = rng.normal(0.5, 0.1, (n, 1, 2, N_LANDMARKS))
+    x = np.repeat(rest, FRAMES, axis=1)
+    truth = {e: np.sort(rng.choice(N_LANDMARKS, 20, replace=False)) for e in EMOTIONS}
+    for i, e in enumerate(EMOTIONS):  # each emotion's onsets move its truth landmarks up from rest
+        move = np.zeros((FRAMES, 2, N_LANDMARKS))
+        move[:, 1, truth[e]] = np.linspace(0, 0.2, FRAMES)[:, None]
+        x[y == i] += move
+        halves[e] = (truth[e][:10], truth[e][10:])
+    dataset = LandmarkDataset(x, y, np.repeat([f"s{i}" for i in range(4)], len(EMOTIONS)), np.full(n, "hand"),
+                              np.full(n, "onset"), np.full(n, ""),
+                              {"P": FRAMES, "frame_stride": 1, "normalization": "hand", "extractor": "test",
+                               "truth": "hand.truth.json"})
+    dataset.save(tmp_path / "hand.npz")
+    (tmp_path / "hand.truth.json").write_text(json.dumps({"emotions": {e: {"landmarks": truth[e].tolist()}
+                                                                      for e in EMOTIONS}}))
+    run = RunFolder(tmp_path / "run")
+    run.write_json(run.config_path, {"data": {"fingerprint": dataset_fingerprint(dataset)}})
+    for seed in (0, 1):
+        run.write_json(run.split_path(seed), Split(seed, np.arange(n), np.arange(0), np.arange(0)).to_json(dataset))
+        for e in EMOTIONS:
+            weights = np.zeros((FRAMES, 2, N_LANDMARKS), np.float32)
+            weights[:, 1, halves[e][seed]] = 0.5
+            job = Job("t-emo", N_LANDMARKS, e, seed)
+            run.save_model(job, linear_model(FRAMES, N_LANDMARKS, weights))
+            run.write_result(job, {"val_metrics": {"balanced_accuracy": 0.8 + 0.1 * seed}},
+                             {key: np.zeros(0) for key in PREDICTION_KEYS})
+
+    best = explain_run(run.root, tmp_path / "hand.npz", steps=16, models="best", progress=False)
+    best_scores = np.load(run.root / "explain" / "t-emo" / "scores.npz")["scores"]
+    every = explain_run(run.root, tmp_path / "hand.npz", steps=16, progress=False)
+    saved = np.load(run.root / "explain" / "t-emo" / "scores.npz")
+    assert saved["per_seed"].shape == (6, 2, N_LANDMARKS)
+    np.testing.assert_allclose(saved["scores"], saved["per_seed"].mean(axis=1))
+    np.testing.assert_allclose(saved["per_seed"][:, 1], best_scores)  # the best seed's part file, reused
+    for e in EMOTIONS:
+        assert [m["seed"] for m in best["models"][e]] == [1] and [m["seed"] for m in every["models"][e]] == [0, 1]
+        assert set(best["emotions"][e][:10]) == set(halves[e][1])  # seed 0's half is invisible to seed 1
+        assert set(every["emotions"][e][:20]) == set(truth[e])  # both halves first
+        assert every["completeness"][e]["models"] == 2 and every["completeness"][e]["samples"] == 8
+
+    record = json.loads(write_fidelity(run, dataset, tmp_path / "hand.truth.json", progress=False).read_text())
+    for e in EMOTIONS:  # saliency averaged over both seeds' models sees the whole truth too
+        assert record["emotions"][e]["seeds_of_models"] == [0, 1]
+        assert record["emotions"][e]["precision"]["ig"]["16"] == 1.0
+        assert record["emotions"][e]["precision"]["saliency"]["16"] == 1.0
+
+
+def test_an_unknown_models_choice_is_refused_naming_the_flag(tmp_path):
+    from offline.explain import explain_run
+
+    with pytest.raises(EdgeemoError, match=r"^--models: unknown choice 'last'"):
+        explain_run(tmp_path / "run", tmp_path / "data.npz", models="last")

@@ -32,6 +32,9 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--score", default="evidence",
                    help="per landmark: evidence (default: its IG summed, what it adds to P(emotion)) or the "
                         "paper's magnitude (|IG| summed)")
+    p.add_argument("--models", default="all",
+                   help="all (default: every seed's 468-landmark model, scores averaged over them) or best (the "
+                        "seed with the best validation score)")
     p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
                    help="give paths whose attributions miss F(x) - F(x') by over 1%% more nodes where F turns "
                         "(--no-refine: the rule's m for every path, as the paper)")
@@ -41,10 +44,10 @@ def register(verbs: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     explain = import_offline("offline.explain")
     ranking = explain.explain_run(args.run, args.data, arch=args.arch, steps=args.steps, rule=args.rule,
-                                  baseline=args.baseline, score=args.score, refine=args.refine)
+                                  baseline=args.baseline, score=args.score, models=args.models, refine=args.refine)
     for emotion, c in ranking["completeness"].items():
         print(f"{emotion:<10} top 10 {ranking['emotions'][emotion][:10]}  completeness median {c['median']:.2%} "
-              f"worst {c['worst']:.2%} (m={c['steps']}, {c['samples']} samples; {c['refined']} of {c['paths']} "
+              f"worst {c['worst']:.2%} (m={c['steps']}, {c['samples']} samples of {c['models']} model(s); {c['refined']} of {c['paths']} "
               f"paths refined, up to {c['most_nodes']} nodes)")
     print(f"ranking: {explain.ranking_path(explain.RunFolder(args.run), args.arch)}")
     return 0
