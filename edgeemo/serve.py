@@ -11,8 +11,10 @@ connect to it) or connects to an ``edgeemo relay``.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -36,6 +38,9 @@ from edgeemo.sources import CaptureThread, FrameSource, LatestFrameSlot, Reopeni
 
 DEMO_CLIP = Path(__file__).parent / "resources" / "demo" / "smile.mp4"
 PROVIDERS = {"cpu": ("CPUExecutionProvider",), "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider")}
+# --show's overlay (BGR): landmark dots, score bars from x = SCORE_BAR_X, SCORE_BAR_PX long at score 1
+LANDMARK_COLOUR, SCORE_COLOUR = (0, 255, 0), (0, 200, 255)
+SCORE_BAR_X, SCORE_BAR_PX = 90, 100
 
 
 @dataclass(frozen=True)
@@ -231,6 +236,8 @@ def serve(options: ServeOptions) -> int:
 
     if options.device not in PROVIDERS:
         raise EdgeemoError(f"--device {options.device}: expected one of {', '.join(PROVIDERS)}")
+    if options.show:
+        check_display()
     streams = stream_ids(options.cameras, options.streams)
     stop = threading.Event()
     ready = threading.Event()  # set by capture threads: a frame or an event is waiting
@@ -346,21 +353,33 @@ def _forward_events(events: queue.SimpleQueue, publisher: PredictionPublisher,
         publisher.publish_status(stream, event, detail)
 
 
-def _show(frame: np.ndarray, processor: StreamProcessor) -> bool:
-    """Draw the face, the landmarks the bundle reads and the six scores; True when the user pressed q."""
+def draw_overlay(frame: np.ndarray, processor: StreamProcessor) -> np.ndarray:
+    """A copy of ``frame`` with the landmarks the bundle reads (green dots), the six scores as bars and the label."""
     view = frame.copy()
     if processor.last_points is not None:
         for x, y in processor.last_points[processor.union].astype(int):
-            cv2.circle(view, (int(x), int(y)), 1, (0, 255, 0), -1)
+            cv2.circle(view, (int(x), int(y)), 1, LANDMARK_COLOUR, -1)
     if processor.last_scores is not None:
         for i, (emotion, score) in enumerate(zip(EMOTIONS, processor.last_scores)):
             y = 20 + 18 * i
-            cv2.rectangle(view, (90, y - 10), (90 + int(100 * score), y), (0, 200, 255), -1)
+            cv2.rectangle(view, (SCORE_BAR_X, y - 10), (SCORE_BAR_X + int(SCORE_BAR_PX * score), y), SCORE_COLOUR, -1)
             cv2.putText(view, emotion, (5, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
         cv2.putText(view, processor.last_label or "", (5, 20 + 18 * 6 + 6), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
                     (0, 255, 255), 2)
+    return view
+
+
+def check_display() -> None:
+    """Refuse ``--show`` where no window can open: there OpenCV's Qt aborts the process, with no Python error."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise EdgeemoError("--show: no display to open a window on (DISPLAY is not set); "
+                           "run without --show, or in a desktop session")
+
+
+def _show(frame: np.ndarray, processor: StreamProcessor) -> bool:
+    """Show the overlay in the stream's window; True when the user pressed q."""
     try:
-        cv2.imshow(f"edgeemo {processor.stream}", view)
+        cv2.imshow(f"edgeemo {processor.stream}", draw_overlay(frame, processor))
         return (cv2.waitKey(1) & 0xFF) == ord("q")
     except cv2.error as exc:
         raise EdgeemoError(f"--show: cannot open a window here ({str(exc).splitlines()[0][:80]})") from None

@@ -1,6 +1,9 @@
 """``edgeemo serve`` end to end, in a real process: real faces, MediaPipe, ONNX Runtime, ZeroMQ, HTTP."""
 
+import os
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 
@@ -148,3 +151,40 @@ def test_two_sources_in_one_process_give_two_complete_streams(bundle, face_clip)
 def test_stream_ids_must_match_the_sources(argv, error, capsys):
     assert main(["serve", *argv]) == 2
     assert capsys.readouterr().err == f"edgeemo: error: {error}\n"
+
+
+def test_show_without_a_display_is_a_one_line_error_not_an_abort(bundle):
+    # Without this check OpenCV's Qt kills the process (SIGABRT) at the first frame, with Qt's own messages.
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    done = subprocess.run([sys.executable, "-m", "edgeemo", "serve", "--camera", "demo", "--show", "--model",
+                           str(bundle), "--bind", f"tcp://127.0.0.1:{free_port()}", "--metrics-port", "0"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1].startswith("edgeemo: error: --show: no display to open a window on")
+
+
+def test_the_show_overlay_marks_the_landmarks_read_and_draws_each_score_as_a_bar(bundle, london_dev):
+    from edgeemo.bundle import load_bundle
+    from edgeemo.classifier import EmotionClassifier
+    from edgeemo.landmarker import FaceMeshLandmarker
+    from edgeemo.metrics import Metrics
+    from edgeemo.publisher import PredictionPublisher
+    from edgeemo.serve import (LANDMARK_COLOUR, SCORE_BAR_PX, SCORE_BAR_X, SCORE_COLOUR, StreamProcessor,
+                               draw_overlay)
+
+    face, _ = load_face(london_dev, "002", "neutral")
+    loaded = load_bundle(bundle)
+    with PredictionPublisher(f"tcp://127.0.0.1:{free_port()}") as publisher, FaceMeshLandmarker() as landmarker:
+        processor = StreamProcessor("show", loaded, EmotionClassifier(loaded), landmarker, publisher,
+                                    Metrics().stream("show"))
+        assert (draw_overlay(face, processor) == face).all()  # nothing seen yet, nothing drawn
+        for _ in range(SPAN):
+            processor.process(face, 0.0, 0.0)
+    view = draw_overlay(face, processor)
+    assert not (view == face).all() and (view == face).all(axis=2).mean() > 0.9  # drawn over, the frame kept
+    for x, y in processor.last_points[loaded.landmarks_union].astype(int):
+        assert tuple(view[y, x]) == LANDMARK_COLOUR
+    for i, score in enumerate(processor.last_scores):
+        row = view[20 + 18 * i - 5, SCORE_BAR_X:SCORE_BAR_X + SCORE_BAR_PX + 2]
+        drawn = (row == SCORE_COLOUR).all(axis=1)
+        assert drawn.sum() == int(SCORE_BAR_PX * score) + 1 and drawn[:drawn.sum()].all()
