@@ -155,7 +155,8 @@ def explain_run(run_dir: str | Path, data: str | Path, *, arch: str = "t-emo", s
                 bar.update()
             parts[emotion] = _pool_seeds(per_seed)
     scores = np.stack([parts[e]["scores"] for e in EMOTIONS])
-    atomic_save_npz(out / "scores.npz", scores=scores, per_seed=np.stack([parts[e]["per_seed"] for e in EMOTIONS]),
+    # Each emotion's scores under each of its models on their own: a run still training may have more seeds of one.
+    atomic_save_npz(out / "scores.npz", scores=scores, **{f"per_seed_{e}": parts[e]["per_seed"] for e in EMOTIONS},
                     per_baseline=np.stack([parts[e]["per_baseline"] for e in EMOTIONS]),
                     completeness_median=np.stack([parts[e]["completeness_median"] for e in EMOTIONS]),
                     completeness_worst=np.stack([parts[e]["completeness_worst"] for e in EMOTIONS]))
@@ -166,8 +167,8 @@ def explain_run(run_dir: str | Path, data: str | Path, *, arch: str = "t-emo", s
         "models": {e: [job._asdict() for job in jobs[e]] for e in EMOTIONS},
         "completeness": {e: {"median": float(np.median(parts[e]["completeness_median"])),
                              "worst": float(parts[e]["completeness_worst"].max()),
-                             "steps": int(parts[e]["steps"].max()), "models": len(jobs[e]), "samples": int(parts[e]["samples"]),
-                             "paths": int(parts[e]["paths"]),
+                             "steps": int(parts[e]["steps"].max()), "models": len(jobs[e]),
+                             "samples": int(parts[e]["samples"]), "paths": int(parts[e]["paths"]),
                              "refined": int(parts[e]["refined"].sum()), "most_nodes": int(parts[e]["most_nodes"].max())}
                          for e in EMOTIONS},
     }
@@ -178,7 +179,8 @@ def explain_run(run_dir: str | Path, data: str | Path, *, arch: str = "t-emo", s
 def _pool_seeds(per_seed: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """One emotion's parts from several seeds' models: scores averaged over seeds, completeness over all paths."""
     stacked = {k: np.stack([p[k] for p in per_seed]) for k in per_seed[0]}
-    return {"scores": stacked["scores"].mean(0), "per_seed": stacked["scores"], "per_baseline": stacked["per_baseline"].mean(0),
+    return {"scores": stacked["scores"].mean(0), "per_seed": stacked["scores"],
+            "per_baseline": stacked["per_baseline"].mean(0),
             "completeness_median": stacked["completeness_median"].ravel(),
             "completeness_worst": stacked["completeness_worst"].ravel(),
             "steps": stacked["steps"].ravel(), "samples": stacked["samples"].sum(),

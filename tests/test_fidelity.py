@@ -225,9 +225,10 @@ def test_explain_averages_the_scores_of_every_seeds_model_and_saliency_follows(t
     best_scores = np.load(run.root / "explain" / "t-emo" / "scores.npz")["scores"]
     every = explain_run(run.root, tmp_path / "hand.npz", steps=16, progress=False)
     saved = np.load(run.root / "explain" / "t-emo" / "scores.npz")
-    assert saved["per_seed"].shape == (6, 2, N_LANDMARKS)
-    np.testing.assert_allclose(saved["scores"], saved["per_seed"].mean(axis=1))
-    np.testing.assert_allclose(saved["per_seed"][:, 1], best_scores)  # the best seed's part file, reused
+    per_seed = np.stack([saved[f"per_seed_{e}"] for e in EMOTIONS])
+    assert per_seed.shape == (6, 2, N_LANDMARKS)
+    np.testing.assert_allclose(saved["scores"], per_seed.mean(axis=1))
+    np.testing.assert_allclose(per_seed[:, 1], best_scores)  # the best seed's part file, reused
     for e in EMOTIONS:
         assert [m["seed"] for m in best["models"][e]] == [1] and [m["seed"] for m in every["models"][e]] == [0, 1]
         assert set(best["emotions"][e][:10]) == set(halves[e][1])  # seed 0's half is invisible to seed 1

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
                                   baseline=args.baseline, score=args.score, models=args.models, refine=args.refine)
     for emotion, c in ranking["completeness"].items():
         print(f"{emotion:<10} top 10 {ranking['emotions'][emotion][:10]}  completeness median {c['median']:.2%} "
-              f"worst {c['worst']:.2%} (m={c['steps']}, {c['samples']} samples of {c['models']} model(s); {c['refined']} of {c['paths']} "
-              f"paths refined, up to {c['most_nodes']} nodes)")
+              f"worst {c['worst']:.2%} (m={c['steps']}, {c['samples']} samples of {c['models']} model(s); "
+              f"{c['refined']} of {c['paths']} paths refined, up to {c['most_nodes']} nodes)")
     print(f"ranking: {explain.ranking_path(explain.RunFolder(args.run), args.arch)}")
     return 0
