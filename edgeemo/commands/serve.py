@@ -56,7 +56,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--face-gap", type=_seconds, default=0.5, metavar="SECONDS",
                    help="a face gone longer than this empties the window (default 0.5; video time with --fast)")
     p.add_argument("--sndhwm", type=positive_int, default=100, help="messages queued per slow subscriber")
-    p.add_argument("--show", action="store_true", help="show the face, landmarks and scores in a window")
+    p.add_argument("--show", action="store_true",
+                   help="show the face, the landmarks read and the scores in a window (needs a display; q quits)")
     p.set_defaults(handler=run)
 
 
