@@ -8,8 +8,9 @@ that only a perspective-distorted face is neutral: they called 34 of 50 real neu
 but 1 of 50 once the same faces were re-projected at 2.5 face heights. Adding none to a webcam's still
 left the photos at the edge of the synthetic faces: a mean extra of 0.1 puts the resting mouth 0.016
 face heights lower, the nose 0.010 (all of the gap that was left between the mean synthetic and real
-resting faces), and the models read the real mouth's higher place as a raised upper lip (disgust). The tracker adds jitter: a small shake of the whole mesh and a smaller,
-temporally correlated wobble of each landmark. Now and then it loses the face for a frame or a few (NaN rows).
+resting faces), and the models read the real mouth's higher place as a raised upper lip (disgust).
+The tracker adds jitter: a small shake of the whole mesh and a smaller, temporally correlated wobble of
+each landmark. Now and then it loses the face for a frame or a few (NaN rows).
 Two set-ups: "posed" (CK+-like: near-frontal large face, the head moving a little, about as much as between
 the real neutral and smiling London dev photos, ~2 degrees) and "live" (a webcam: turned, smaller, moving).
 """
