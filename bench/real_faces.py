@@ -2,7 +2,7 @@
 neutral held, through the runtime's own per-frame path (MediaPipe tracking, normalisation, ring buffer,
 ONNX models, fusion, ZeroMQ publishing).
 
-    python bench/real_faces.py [--model BUNDLE] [--london-dev ../shared/data/london-dev]
+    python bench/real_faces.py [--model BUNDLE] [--london-dev offline/resources/london-dev]
     # writes bench/results/real_faces.{json,md}
 
 Clips are landmark-guided morphs between each person's two photos (offline.morph), 30 fps: 20 neutral
@@ -102,7 +102,7 @@ def markdown(result: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=DEFAULT_BUNDLE)
-    parser.add_argument("--london-dev", type=Path, default=REPO.parent / "shared" / "data" / "london-dev")
+    parser.add_argument("--london-dev", type=Path, default=REPO / "offline" / "resources" / "london-dev")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = parser.parse_args(argv)
     result = evaluate(args.model, args.london_dev)

@@ -1,7 +1,7 @@
 """Make the built-in demo clip that ``edgeemo serve --camera demo`` plays: a real face going from neutral
 to a held smile and back, morphed from one London dev subject's neutral and smiling photos.
 
-    python -m offline.demo_clip --london-dev ../shared/data/london-dev
+    python -m offline.demo_clip --london-dev offline/resources/london-dev
 
 Photos: DeBruine & Jones (2017), Face Research Lab London Set, doi:10.6084/m9.figshare.5047666, CC BY 4.0.
 """
@@ -49,7 +49,7 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float = FPS) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Write the built-in demo clip.")
-    parser.add_argument("--london-dev", type=Path, default=Path("../shared/data/london-dev"))
+    parser.add_argument("--london-dev", type=Path, default=Path(__file__).parent / "resources" / "london-dev")
     parser.add_argument("--face", default="001")
     parser.add_argument("--out", type=Path, default=DEMO_PATH)
     args = parser.parse_args(argv)

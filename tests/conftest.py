@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+LONDON_DEV = REPO / "offline" / "resources" / "london-dev"
 
 
 @pytest.fixture(scope="session")
 def london_dev() -> Path:
-    """The London dev faces: images/NNN_{neutral,smiling}.jpg and landmarks.npz.
+    """The London dev faces in the repository: images/NNN_{neutral,smiling}.jpg and landmarks.npz.
 
-    DeBruine & Jones (2017), Face Research Lab London Set, doi:10.6084/m9.figshare.5047666, CC BY 4.0.
-    Found at $EDGEEMO_LONDON_DEV or ../shared/data/london-dev beside the repository (as on CI).
+    DeBruine & Jones (2017), Face Research Lab London Set, doi:10.6084/m9.figshare.5047666, CC BY 4.0
+    (attribution and licence beside the files).
     """
-    path = Path(os.environ.get("EDGEEMO_LONDON_DEV", REPO.parent / "shared" / "data" / "london-dev"))
-    if not (path / "images").is_dir():
-        pytest.fail(f"London dev faces not found at {path}: set EDGEEMO_LONDON_DEV")
-    return path
+    if not (LONDON_DEV / "images").is_dir():
+        pytest.fail(f"London dev faces not found at {LONDON_DEV} (part of the repository: is the checkout whole?)")
+    return LONDON_DEV
 
 
 @pytest.fixture(scope="session")
