@@ -1,6 +1,6 @@
 """The canonical face of the 468-landmark MediaPipe mesh: template, stable points, left/right symmetry.
 
-``resources/face_template.npz`` is derived from real faces by ``python -m offline.face_template``.
+``resources/face_template.npz`` is derived from real faces by ``python -m offline.data.face_template``.
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def messages_until_shutdown(sub: Subscriber, *processes: subprocess.Popen, strea
 
 
 def write_clip(path: Path, frames: list[np.ndarray], fps: float = 30.0) -> Path:
-    from offline.demo_clip import write_video
+    from offline.data.morph import write_video
 
     write_video(path, frames, fps)
     return path

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from edgeemo.errors import EdgeemoError
-from offline.dataset import LandmarkDataset
-from offline.sequence import fill_missing, resample
+from offline.data.dataset import LandmarkDataset
+from offline.data.sequence import fill_missing, resample
 
 
 def _dataset(n=6, frames=4) -> LandmarkDataset:

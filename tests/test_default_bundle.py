@@ -15,8 +15,7 @@ from edgeemo.bundle import load_bundle
 from edgeemo.classifier import EmotionClassifier
 from edgeemo.info import DEFAULT_BUNDLE
 from edgeemo.normalize import normalize_landmarks
-from offline.demo_clip import load_face
-from offline.morph import smile_clip
+from offline.data.morph import load_face, smile_clip
 from tests.serve_helpers import messages_until_shutdown, serving, write_clip
 
 HOLD_NEUTRAL, ONSET, HOLD_SMILE = 20, 15, 60

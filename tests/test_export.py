@@ -17,11 +17,11 @@ pytestmark = [pytest.mark.offline, pytest.mark.filterwarnings("ignore:IG complet
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A quick T-EMO run on a small built-in dataset: 468 landmarks, its IG ranking, then K = 16."""
-    from offline.explain import explain_run, ranking_path
-    from offline.run import RunFolder
-    from offline.synth import synthesize
-    from offline.train import train_run
-    from offline.train_config import load_settings, with_threads
+    from offline.explain.explain import explain_run, ranking_path
+    from offline.synth.synthesize import synthesize
+    from offline.training.run_folder import RunFolder
+    from offline.training.train import train_run
+    from offline.training.train_config import load_settings, with_threads
 
     work = tmp_path_factory.mktemp("export")
     data = work / "synth.npz"
@@ -47,15 +47,15 @@ def test_explain_ranks_all_468_landmarks_per_emotion_and_checks_completeness(tra
 
 
 def test_round_trip_onnx_scores_in_a_process_without_tensorflow_equal_keras(trained, tmp_path):
-    from offline.export import export_bundle
-    from offline.run import Job, RunFolder
+    from offline.export.export import export_bundle
+    from offline.training.run_folder import Job, RunFolder
 
     work, data, _ = trained
     bundle = export_bundle(work / "run", data, tmp_path / "bundle", k=16, progress=False)
     assert all(len(m.landmarks) == 16 for m in bundle.models)
     manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
     # Keras scores of each emotion's exported model on a few windows, here (TensorFlow loaded).
-    from offline.dataset import LandmarkDataset
+    from offline.data.dataset import LandmarkDataset
 
     dataset = LandmarkDataset.load(data)
     windows = dataset.X[:5]
@@ -88,7 +88,7 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"
 
 
 def test_thresholds_come_from_validation_and_sit_inside_0_1(trained, tmp_path):
-    from offline.export import choose_threshold, export_bundle
+    from offline.export.export import choose_threshold, export_bundle
 
     work, data, _ = trained
     bundle = export_bundle(work / "run", data, tmp_path / "b", k=16, progress=False)
@@ -113,7 +113,7 @@ def test_one_fixed_threshold_for_every_emotion(trained, tmp_path, capsys):
 
 
 def test_export_refuses_a_k_not_trained_and_leaves_an_earlier_bundle(trained, tmp_path):
-    from offline.export import export_bundle
+    from offline.export.export import export_bundle
 
     work, data, _ = trained
     out = tmp_path / "bundle"
@@ -127,8 +127,8 @@ def test_export_refuses_a_k_not_trained_and_leaves_an_earlier_bundle(trained, tm
 
 
 def test_parity_check_refuses_an_onnx_file_that_disagrees(trained, tmp_path):
-    from offline.onnx_export import check_parity, export_onnx
-    from offline.run import Job, RunFolder
+    from offline.export.onnx_export import check_parity, export_onnx
+    from offline.training.run_folder import Job, RunFolder
 
     work, _, _ = trained
     run = RunFolder(work / "run")

@@ -78,7 +78,7 @@ def test_frames_without_a_face_stay_nan(london_dev):
 
 @pytest.mark.offline
 def test_shipped_face_template_matches_its_derivation():
-    from offline.face_template import derive_face_template
+    from offline.data.face_template import derive_face_template
 
     derived = derive_face_template()
     shipped = face_template()

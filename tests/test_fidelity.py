@@ -14,12 +14,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from edgeemo.emotions import EMOTIONS  # noqa: E402
 from edgeemo.errors import EdgeemoError  # noqa: E402
 from edgeemo.face import N_LANDMARKS  # noqa: E402
-from offline.dataset import LandmarkDataset  # noqa: E402
-from offline.fidelity import (  # noqa: E402
+from offline.data.dataset import LandmarkDataset  # noqa: E402
+from offline.explain.fidelity import (  # noqa: E402
     fidelity_path, load_truth, precision_at_k, random_precision, saliency_scores, truth_file, write_fidelity,
 )
-from offline.run import PREDICTION_KEYS, Job, RunFolder  # noqa: E402
-from offline.splits import Split  # noqa: E402
+from offline.data.splits import Split  # noqa: E402
+from offline.training.run_folder import PREDICTION_KEYS, Job, RunFolder  # noqa: E402
 
 FRAMES = 3
 
@@ -151,7 +151,7 @@ def test_neutral_baselines_and_evidence_credit_the_emotions_own_movement():
     emotion moves (evidence against, as one-against-the-rest models learn). Emotion 0's samples move 0 and 2;
     2's movement lowers P a little. Against the other emotions' sequences, |IG| credits landmark 1 as much as
     its own landmark 0; from each sample's own rest with signed scores, 0 is first, 1 gets nothing, 2 is last."""
-    from offline.explain import explain_emotion
+    from offline.explain.explain import explain_emotion
 
     rng = np.random.default_rng(3)
     weights = np.zeros((FRAMES, 2, 6), np.float32)
@@ -176,7 +176,7 @@ def test_neutral_baselines_and_evidence_credit_the_emotions_own_movement():
 
 
 def test_an_unknown_baseline_or_score_is_refused_naming_the_flag(tmp_path):
-    from offline.explain import explain_run
+    from offline.explain.explain import explain_run
 
     with pytest.raises(EdgeemoError, match=r"^--baseline: unknown choice 'zero'"):
         explain_run(tmp_path / "run", tmp_path / "data.npz", baseline="zero")
@@ -188,8 +188,8 @@ def test_explain_averages_the_scores_of_every_seeds_model_and_saliency_follows(t
     """Two seeds whose models of each emotion look at different halves of its truth landmarks: with
     ``models="all"`` the ranking credits both halves with the mean of the two seeds' scores; with ``best``
     only the half of the seed with the better validation score. Saliency is taken on the same models."""
-    from offline.explain import explain_run
-    from offline.train import dataset_fingerprint
+    from offline.explain.explain import explain_run
+    from offline.training.train import dataset_fingerprint
 
     rng = np.random.default_rng(4)
     n, halves = 4 * len(EMOTIONS), {}
@@ -243,7 +243,7 @@ def test_explain_averages_the_scores_of_every_seeds_model_and_saliency_follows(t
 
 
 def test_an_unknown_models_choice_is_refused_naming_the_flag(tmp_path):
-    from offline.explain import explain_run
+    from offline.explain.explain import explain_run
 
     with pytest.raises(EdgeemoError, match=r"^--models: unknown choice 'last'"):
         explain_run(tmp_path / "run", tmp_path / "data.npz", models="last")

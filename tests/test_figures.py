@@ -13,10 +13,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from edgeemo.emotions import EMOTIONS  # noqa: E402
 from edgeemo.face import N_LANDMARKS  # noqa: E402
 from edgeemo.io import atomic_save_npz  # noqa: E402
-from offline.evaluate import protocol_metrics  # noqa: E402
-from offline.figures import alpha_curve_figure, landmark_selection_figure  # noqa: E402
-from offline.report_explain import explain_section  # noqa: E402
-from offline.run import Job, RunFolder  # noqa: E402
+from offline.explain.figures import alpha_curve_figure, landmark_selection_figure  # noqa: E402
+from offline.report.report_explain import explain_section  # noqa: E402
+from offline.training.evaluate import protocol_metrics  # noqa: E402
+from offline.training.run_folder import Job, RunFolder  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 KS = (468, 64, 16)

@@ -15,9 +15,9 @@ from edgeemo.cli import main
 from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
 from edgeemo.normalize import NORMALIZATION
-from offline.dataset import LandmarkDataset
-from offline.extract import extract_images, extract_video, to_sample
-from offline.importers import ckplus, videos
+from offline.data.dataset import LandmarkDataset
+from offline.data.extract import extract_images, extract_video, to_sample
+from offline.data.importers import ckplus, videos
 from tests.video_files import write_mjpg
 
 REPO = Path(__file__).resolve().parents[1]

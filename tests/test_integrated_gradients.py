@@ -10,7 +10,7 @@ pytestmark = pytest.mark.offline
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from edgeemo.errors import EdgeemoError  # noqa: E402
-from offline.integrated_gradients import IntegratedGradients, quadrature  # noqa: E402
+from offline.explain.integrated_gradients import IntegratedGradients, quadrature  # noqa: E402
 
 
 def test_quadrature_weights_are_pinned_for_small_m():

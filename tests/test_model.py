@@ -14,7 +14,7 @@ FRAMES, LANDMARKS = 6, 12
 
 @pytest.fixture(scope="module", autouse=True)
 def tf_one_thread():
-    from offline.tf_setup import tensorflow
+    from offline.training.tf_setup import tensorflow
 
     tensorflow(threads=1)
 
@@ -31,14 +31,14 @@ def separable_windows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def make(arch: str = "t-emo", **kwargs):
-    from offline.model import build_model, compile_model
+    from offline.training.model import build_model, compile_model
 
     kwargs.setdefault("standardize", None)
     return compile_model(build_model(FRAMES, LANDMARKS, 4, 8, 8, arch=arch, seed=3, **kwargs), 1e-2)
 
 
 def test_learns_a_separable_landmark_signal_above_95_percent():
-    from offline.model import standardization
+    from offline.training.model import standardization
 
     x_train, y_train = separable_windows(160, seed=0)
     x_test, y_test = separable_windows(80, seed=1)
@@ -50,7 +50,7 @@ def test_learns_a_separable_landmark_signal_above_95_percent():
 
 @pytest.mark.parametrize("arch, conv_changes", [("r-emo", False), ("t-emo", True)], ids=["r-emo", "t-emo"])
 def test_only_t_emo_trains_its_convolution(arch, conv_changes):
-    from offline.model import conv_weights
+    from offline.training.model import conv_weights
 
     x, y = separable_windows(32, seed=2)
     model = make(arch)
@@ -75,7 +75,7 @@ def test_kernel_and_stride_set_the_per_frame_feature_width():
     ids=["arch", "kernel-too-wide", "kernel-too-tall", "stride"],
 )
 def test_bad_architecture_arguments_are_refused(kwargs, named):
-    from offline.model import build_model
+    from offline.training.model import build_model
 
     with pytest.raises(EdgeemoError, match=named):
         build_model(FRAMES, LANDMARKS, 4, 8, 8, **kwargs)
@@ -84,7 +84,7 @@ def test_bad_architecture_arguments_are_refused(kwargs, named):
 def test_a_saved_model_predicts_the_same_after_loading(tmp_path):
     import keras
 
-    from offline.model import standardization
+    from offline.training.model import standardization
 
     x, _ = separable_windows(8, seed=4)
     model = make("r-emo", standardize=standardization(x))

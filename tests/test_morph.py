@@ -4,8 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from offline.demo_clip import load_face
-from offline.morph import morph, smile_clip
+from offline.data.morph import load_face, morph, smile_clip
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +33,9 @@ def test_smile_clip_holds_neutral_then_ramps_then_holds_the_smile(face):
 
 
 def test_the_shipped_demo_clip_is_a_readable_video():
-    from offline.demo_clip import DEMO_PATH
+    from edgeemo.serve import DEMO_CLIP
 
-    capture = cv2.VideoCapture(str(DEMO_PATH))
+    capture = cv2.VideoCapture(str(DEMO_CLIP))
     count = 0
     while capture.read()[0]:
         count += 1

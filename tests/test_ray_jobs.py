@@ -13,8 +13,8 @@ import pytest
 
 from edgeemo.cli import main
 from edgeemo.face import N_LANDMARKS
-from offline.model import ARCHS
-from offline.run import Job, RunFolder
+from offline.training.model import ARCHS
+from offline.training.run_folder import Job, RunFolder
 from tests.test_train import dataset, dataset_file  # noqa: F401 (fixtures: the toy dataset and its file)
 
 pytestmark = [pytest.mark.offline, pytest.mark.slow]

@@ -8,8 +8,7 @@ import pytest
 
 from edgeemo.emotions import EMOTIONS
 from edgeemo.subscriber import Subscriber
-from offline.demo_clip import load_face
-from offline.morph import smile_clip
+from offline.data.morph import load_face, smile_clip
 from tests.onnx_bundles import make_linear_bundle
 from tests.serve_helpers import edgeemo_process, kill, messages_until_shutdown, relaying, write_clip
 

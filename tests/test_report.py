@@ -8,8 +8,8 @@ import pytest
 from edgeemo.cli import main
 from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
-from offline.evaluate import PROTOCOLS, expressed, protocol_metrics
-from offline.run import Job, RunFolder
+from offline.training.evaluate import PROTOCOLS, expressed, protocol_metrics
+from offline.training.run_folder import Job, RunFolder
 
 pytestmark = pytest.mark.offline
 
@@ -67,7 +67,7 @@ def test_report_writes_tables_per_protocol_and_metric_and_png_figures(tmp_path):
 
 def test_fused_confusion_counts_every_test_window_of_every_seed(tmp_path):
     run = fake_run(tmp_path / "run")
-    from offline.report import write_report
+    from offline.report.report import write_report
 
     write_report(run.root, threshold=0.5)
     lines = (run.report_dir / "report.md").read_text().splitlines()
@@ -79,7 +79,7 @@ def test_fused_confusion_counts_every_test_window_of_every_seed(tmp_path):
 
 
 def test_report_of_an_empty_run_is_refused(tmp_path):
-    from offline.report import write_report
+    from offline.report.report import write_report
 
     with pytest.raises(EdgeemoError, match="no finished training jobs"):
         write_report(tmp_path / "nothing")

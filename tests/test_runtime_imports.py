@@ -32,7 +32,7 @@ sys.meta_path.insert(0, Missing())
 from edgeemo.commands.common import import_offline
 from edgeemo.errors import EdgeemoError
 try:
-    import_offline("offline.face_template")
+    import_offline("offline.data.face_template")
 except EdgeemoError as exc:
     print(exc)
 """
@@ -41,5 +41,5 @@ except EdgeemoError as exc:
 def test_offline_code_without_the_offline_extra_says_which_extra_to_install():
     result = subprocess.run([sys.executable, "-c", _WITHOUT_OFFLINE_EXTRA], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == (
-        "'offline.face_template' needs the offline tools (scipy is not installed): pip install 'edgeemo[offline]'"
+        "'offline.data.face_template' needs the offline tools (scipy is not installed): pip install 'edgeemo[offline]'"
     )

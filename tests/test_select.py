@@ -19,11 +19,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from edgeemo.cli import main  # noqa: E402
 from edgeemo.errors import EdgeemoError  # noqa: E402
 from edgeemo.face import N_LANDMARKS  # noqa: E402
-from offline.model import build_model  # noqa: E402
-from offline.run import Job, RunFolder  # noqa: E402
-from offline.select import cost_path, network_cost, select_run  # noqa: E402
-from offline.train import train_run  # noqa: E402
-from offline.train_config import TRAIN_CONFIG, load_settings  # noqa: E402
+from offline.explain.select import cost_path, network_cost, select_run  # noqa: E402
+from offline.training.model import build_model  # noqa: E402
+from offline.training.run_folder import Job, RunFolder  # noqa: E402
+from offline.training.train import train_run  # noqa: E402
+from offline.training.train_config import TRAIN_CONFIG, load_settings  # noqa: E402
 
 EMOTIONS = ("surprise",)  # the paper's Fig. 2 emotion; one emotion keeps the module under a minute
 KS = (32, 8)
@@ -33,7 +33,10 @@ KS = (32, 8)
 def synthetic(tmp_path_factory):
     """60 sequences of 20 subjects from the built-in generator, with its ground truth beside the file as
     ``edgeemo data synth`` writes it (without the realism reports, which take seconds)."""
-    from offline.synth import Settings, generate, ground_truth, truth_path
+    from offline.synth.generate import generate
+    from offline.synth.plan import Settings
+    from offline.synth.synthesize import truth_path
+    from offline.synth.truth import ground_truth
 
     path = tmp_path_factory.mktemp("data") / "synth.npz"
     dataset = generate(Settings(60, 20, 87 / 574, 16, ("apex", "offset", "neutral"), 0), progress=False)
@@ -123,7 +126,7 @@ def test_parameters_counted_from_the_layer_shapes_match_keras(shape):
 
 
 def test_select_scores_the_ranking_against_the_truth_and_the_report_shows_it(selected):
-    from offline.report_explain import explain_section
+    from offline.report.report_explain import explain_section
 
     run, _, output = selected
     fidelity = json.loads((run.root / "explain" / "t-emo" / "fidelity.json").read_text())

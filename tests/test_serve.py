@@ -13,8 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from edgeemo.cli import main
 from edgeemo.emotions import EMOTIONS
-from offline.demo_clip import load_face
-from offline.morph import smile_clip
+from offline.data.morph import load_face, smile_clip
 from tests.onnx_bundles import make_linear_bundle
 from tests.serve_helpers import free_port, messages_until_shutdown, serving, write_clip
 

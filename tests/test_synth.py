@@ -15,11 +15,14 @@ from edgeemo import cli
 from edgeemo.emotions import EMOTIONS, NEUTRAL_INDEX
 from edgeemo.face import face_template
 from edgeemo.normalize import NORMALIZATION, normalize_landmarks
-from offline.dataset import LandmarkDataset
-from offline.synth import Settings, generate, mesh, render, synthesize, timeline, truth_path
+from offline.data.dataset import LandmarkDataset
+from offline.synth import mesh, render, timeline
 from offline.synth.action_units import action_unit_fields
 from offline.synth.calibration import smile_calibration_report
 from offline.synth.fields import mirror_field
+from offline.synth.generate import generate
+from offline.synth.plan import Settings
+from offline.synth.synthesize import synthesize, truth_path
 from offline.synth.truth import ground_truth
 
 SMALL = dict(sequences=60, subjects=12, test_fraction=0.25, frames=16, seed=3)

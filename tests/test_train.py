@@ -12,11 +12,11 @@ from edgeemo.cli import main
 from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import N_LANDMARKS, face_template
-from offline.dataset import SEGMENTS, LandmarkDataset
-from offline.run import PREDICTION_KEYS, RunFolder
-from offline.splits import PARTS, make_split
-from offline.train import train_run
-from offline.train_config import TRAIN_CONFIG, load_hyperparameters, load_settings
+from offline.data.dataset import SEGMENTS, LandmarkDataset
+from offline.data.splits import PARTS, make_split
+from offline.training.run_folder import PREDICTION_KEYS, RunFolder
+from offline.training.train import train_run
+from offline.training.train_config import TRAIN_CONFIG, load_hyperparameters, load_settings
 
 pytestmark = pytest.mark.offline
 
@@ -98,7 +98,7 @@ def test_no_subject_is_in_two_parts_of_any_split(with_split):
 
 def test_training_windows_are_doubled_by_their_mirror_images(dataset):
     from edgeemo.face import mirror_points
-    from offline.windows import SeedWindows
+    from offline.training.windows import SeedWindows
 
     split = make_split(dataset, 0, 0.1, 0.15)
     plain = SeedWindows.build(dataset, split, ("onset", "apex"), mirror=False)
@@ -226,7 +226,7 @@ def test_baseline_svms_equal_scikit_learns_svc(dataset, kind, kernel):
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
-    from offline.baselines import SvmFeatures, fit_svm, svm_scores
+    from offline.training.baselines import SvmFeatures, fit_svm, svm_scores
 
     x, labels = dataset.X[:, :, :, :60], (dataset.y == 4).astype(int)
     features = SvmFeatures(x[::2], test=x[1::2])

@@ -67,7 +67,7 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
 
 def training_settings(args: argparse.Namespace):
     """train's and select's settings: the file (--config, --quick) with --threads applied."""
-    config = import_offline("offline.train_config")
+    config = import_offline("offline.training.train_config")
     settings = config.load_settings(args.config, quick=args.quick)
     return settings if args.threads is None else config.with_threads(settings, args.threads)
 

@@ -41,7 +41,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    synth = import_offline("offline.synth")
+    synth = import_offline("offline.synth.synthesize")
     windows = () if args.windows.strip() == "none" else tuple(w.strip() for w in args.windows.split(","))
     synth.synthesize(
         out=args.out, sequences=args.sequences, subjects=args.subjects, test_fraction=args.test_fraction,
@@ -51,6 +51,6 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    importer = import_offline(f"offline.importers.{args.source}")
+    importer = import_offline(f"offline.data.importers.{args.source}")
     importer.import_dataset(args.path, out=args.out, frames=args.frames, cache=args.cache)
     return 0

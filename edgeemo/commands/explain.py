@@ -42,7 +42,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    explain = import_offline("offline.explain")
+    explain = import_offline("offline.explain.explain")
     ranking = explain.explain_run(args.run, args.data, arch=args.arch, steps=args.steps, rule=args.rule,
                                   baseline=args.baseline, score=args.score, models=args.models, refine=args.refine)
     for emotion, c in ranking["completeness"].items():

@@ -35,7 +35,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    export = import_offline("offline.export")
+    export = import_offline("offline.export.export")
     bundle = export.export_bundle(args.run, args.data, args.out, k=args.k, arch=args.arch, bundle_id=args.id,
                                   threshold=args.threshold)
     print(bundle.summary())

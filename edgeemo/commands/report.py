@@ -17,7 +17,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = import_offline("offline.report")
+    report = import_offline("offline.report.report")
     written = report.write_report(args.run, threshold=args.threshold)
     print(f"wrote {written[0]} and {len(written) - 1} figures")
     return 0

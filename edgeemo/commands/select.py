@@ -45,7 +45,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
-    select = import_offline("offline.select")
+    select = import_offline("offline.explain.select")
     settings = training_settings(args)
     summary = select.select_run(
         args.run, args.data, ks=args.k, archs=("t-emo", "r-emo") if args.arch == "both" else (args.arch,),

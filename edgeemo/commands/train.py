@@ -43,7 +43,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
-    train = import_offline("offline.train")
+    train = import_offline("offline.training.train")
     settings = training_settings(args)
     ranking = None if args.landmarks == "all" else Path(args.landmarks)
     summary = train.train_run(

@@ -9,43 +9,8 @@ to real smiles, and how a classifier trained on the synthetic data scores real s
 Modules, one job each: mesh (landmark groups, distances on the mesh), faces (the real faces, the face frame),
 fields (displacement fields from controls), smile_fit (AU6/AU12 fitted to real smiles), action_units,
 expressions (emotions as units), identities, timeline, render (camera and tracker), plan (who shows what),
-generate (windows to dataset), truth, calibration (closeness to real faces).
+generate (windows to dataset), truth, calibration (closeness to real faces), synthesize (the dataset file
+and its truth, what ``edgeemo data synth`` runs).
+
+Imports nothing: import the module you need (``offline.synth.synthesize``, ...).
 """
-
-from __future__ import annotations
-
-from pathlib import Path
-
-from edgeemo.io import atomic_write_json
-from offline.dataset import LandmarkDataset
-from offline.synth.calibration import real_smile_transfer_report, smile_calibration_report
-from offline.synth.generate import GENERATOR, generate
-from offline.synth.plan import WINDOW_KINDS, Settings
-from offline.synth.truth import ground_truth
-
-__all__ = ["synthesize", "truth_path", "Settings", "generate", "ground_truth", "smile_calibration_report",
-           "real_smile_transfer_report"]
-
-
-def truth_path(out: Path) -> Path:
-    """``data/synth.npz`` -> ``data/synth.truth.json``."""
-    out = Path(out)
-    return out.with_name((out.stem if out.suffix == ".npz" else out.name) + ".truth.json")
-
-
-def synthesize(
-    out: Path, sequences: int = 574, subjects: int = 120, test_fraction: float = 87 / 574, frames: int = 16,
-    windows: tuple[str, ...] = WINDOW_KINDS, seed: int = 0,
-) -> LandmarkDataset:
-    """Make the synthetic dataset, write it to ``out`` and its ground truth beside it, print its summary."""
-    settings = Settings(sequences, subjects, test_fraction, frames, tuple(windows), seed)
-    dataset = generate(settings)
-    truth = {
-        "generator": GENERATOR, "dataset": Path(out).name, "settings": settings.as_meta(), **ground_truth(),
-        "smile_calibration": smile_calibration_report(), "real_smile_transfer": real_smile_transfer_report(),
-    }
-    dataset.meta["truth"] = truth_path(out).name
-    dataset.save(out)
-    atomic_write_json(truth_path(out), truth)
-    print(dataset.summary())
-    return dataset

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from edgeemo.face import STABLE_POINTS, face_template
-from offline.face_template import london_dev_landmarks, mean_face
+from offline.data.face_template import london_dev_landmarks, mean_face
 
 LONDON_DEV_IMAGE_SIZE = 480  # the landmarks are in [0, 1] of a 480x480 image
 ATTRIBUTION = (
@@ -65,7 +65,7 @@ def canonical_face() -> np.ndarray:
     mirror = face_template().mirror
     face = mean_face(real_faces().neutral)
     face -= face.mean(0)
-    # The symmetry plane's normal is the face's x axis (as in offline.face_template), image y its y axis.
+    # The symmetry plane's normal is the face's x axis (as in offline.data.face_template), image y its y axis.
     mid = face[mirror == np.arange(len(mirror))]
     normal = np.linalg.svd(mid - mid.mean(0))[2][-1]
     x_axis = normal if normal[0] > 0 else -normal

@@ -2,7 +2,7 @@
 
 Per window: the person's neutral face, moved by the action units' fields over time (plus blinks, idle
 twitches and, in some neutral windows, speech), filmed by the virtual camera (pixels, NaN where the face was
-lost), normalised by ``edgeemo.normalize`` from pixels, gaps filled by ``offline.sequence.fill_missing``;
+lost), normalised by ``edgeemo.normalize`` from pixels, gaps filled by ``offline.data.sequence.fill_missing``;
 then an onset is resampled to P frames (as CK+ imports are) and a live window keeps every FRAME_STRIDE-th of
 its P * FRAME_STRIDE camera frames (as the runtime does).
 """
@@ -16,8 +16,8 @@ from tqdm import tqdm
 
 from edgeemo.emotions import NEUTRAL_INDEX
 from edgeemo.normalize import NORMALIZATION, normalize_landmarks
-from offline.dataset import LandmarkDataset
-from offline.sequence import fill_missing, resample
+from offline.data.dataset import LandmarkDataset
+from offline.data.sequence import fill_missing, resample
 from offline.synth import timeline
 from offline.synth.action_units import ActionUnitFields, action_unit_fields
 from offline.synth.expressions import draw_apex

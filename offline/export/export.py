@@ -1,0 +1,155 @@
+"""``edgeemo export``: a trained run's models at one K -> a model bundle the runtime loads without TensorFlow.
+
+Per emotion: the seed whose model did best on its validation subjects, exported to ONNX, checked against
+Keras on that seed's held-out test windows (refused above 1e-4), with a decision threshold chosen on the
+validation windows (or one fixed threshold for every emotion). The bundle is assembled in a temporary
+folder beside ``out`` and renamed into place, so a failed export leaves an earlier bundle untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from edgeemo import __version__
+from edgeemo.bundle import ModelBundle, load_bundle, write_manifest
+from edgeemo.emotions import EMOTIONS
+from edgeemo.errors import EdgeemoError
+from offline.data.dataset import LandmarkDataset
+from offline.export.onnx_export import INPUT_NAME, check_parity, export_onnx
+from offline.training.evaluate import binary_labels
+from offline.training.run_folder import Job, RunFolder
+
+PARITY_WINDOWS = 64  # held-out windows the parity check runs on
+THRESHOLD_RANGE = (0.05, 0.95)  # a threshold at the edge of (0, 1) would make a model always or never fire
+
+
+def finished_seeds(run: RunFolder, arch: str, k: int, emotion: str) -> list[Job]:
+    """The finished jobs of (arch, K, emotion), one per seed, in seed order."""
+    jobs = sorted((j for j in run.finished_jobs() if (j.model, j.k, j.emotion) == (arch, k, emotion)),
+                  key=lambda j: j.seed)
+    if not jobs:
+        raise EdgeemoError(f"{run.root}: no finished {arch} model at K={k} for {emotion} (train it first)")
+    return jobs
+
+
+def best_job(run: RunFolder, arch: str, k: int, emotion: str) -> Job:
+    """The finished job of (arch, K, emotion) with the best validation balanced accuracy."""
+    jobs = finished_seeds(run, arch, k, emotion)
+
+    def score(job: Job) -> float:
+        value = run.read_result(job)["val_metrics"].get("balanced_accuracy")
+        return -1.0 if value is None else value
+
+    return max(jobs, key=lambda j: (score(j), -j.seed))
+
+
+def choose_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The score cut that maximises balanced accuracy on validation windows (midpoints between scores)."""
+    labels = np.asarray(labels).astype(bool)
+    if labels.all() or not labels.any():
+        return 0.5
+    cuts = np.unique(np.clip(scores, *THRESHOLD_RANGE))
+    cuts = np.concatenate([[THRESHOLD_RANGE[0]], (cuts[:-1] + cuts[1:]) / 2, [THRESHOLD_RANGE[1]]])
+    predicted = scores[None, :] >= cuts[:, None]
+    balanced = 0.5 * ((predicted & labels).sum(1) / labels.sum() + (~predicted & ~labels).sum(1) / (~labels).sum())
+    best = np.flatnonzero(balanced == balanced.max())
+    return float(cuts[best[len(best) // 2]])  # the middle of the best plateau, away from its edges
+
+
+def export_bundle(run_dir: str | Path, data: str | Path, out: str | Path, *, k: int, arch: str = "t-emo",
+                  bundle_id: str | None = None, threshold: float | None = None, progress: bool = True) -> ModelBundle:
+    """Write the bundle; ``threshold`` None chooses each emotion's on its validation windows."""
+    run, config, dataset = open_trained_run(run_dir, data)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; a bundle is read by whoever runs serve
+    try:
+        models, accuracy, hyperparameters = {}, {}, {}
+        for emotion in tqdm(EMOTIONS, desc="export", unit="model", disable=not progress):
+            job = best_job(run, arch, k, emotion)
+            result = run.read_result(job)
+            landmarks = np.asarray(result["landmarks"], dtype=np.int64)
+            predictions = run.read_predictions(job)
+            labels = binary_labels(predictions["val_y"], predictions["val_segment"], EMOTIONS.index(emotion))
+            cut = choose_threshold(labels, predictions["val_score"]) if threshold is None else threshold
+            model = run.load_model(job)
+            path = export_onnx(model, staging / f"{emotion}.onnx", dataset.frames, len(landmarks))
+            held_out = predictions["test_index"][:PARITY_WINDOWS]
+            difference = check_parity(model, path, dataset.X[held_out][..., landmarks][..., None])
+            models[emotion] = {"file": path.name, "landmarks": landmarks.tolist(), "threshold": cut,
+                               "input_name": INPUT_NAME, "seed": job.seed, "parity_max_abs_difference": difference}
+            accuracy[emotion] = result["metrics"]
+            hyperparameters[emotion] = result.get("hyperparameters")
+        write_manifest(staging, {
+            "bundle_id": bundle_id or _bundle_id(config, arch, k),
+            "emotions": list(EMOTIONS),
+            "frames": dataset.frames,
+            "frame_stride": _frame_stride(dataset),
+            "normalization": dataset.meta["normalization"],
+            "models": models,
+            "architecture": {"name": arch, **config["settings"].get("model", {})},
+            "hyperparameters": hyperparameters,
+            "training_data": _data_summary(dataset, data, config),
+            "accuracy": accuracy,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "edgeemo_version": __version__,
+        })
+        load_bundle(staging)  # the runtime's own checks, before anything replaces ``out``
+        _replace_folder(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return load_bundle(out)
+
+
+def open_trained_run(run_dir: str | Path, data: str | Path) -> tuple[RunFolder, dict, LandmarkDataset]:
+    """The run folder, its config and the dataset, refused unless the run was trained on that dataset."""
+    from offline.training.train import dataset_fingerprint
+
+    run = RunFolder(run_dir)
+    config = run.read_json(run.config_path)
+    if config is None:
+        raise EdgeemoError(f"{run.config_path}: missing (is {run.root} a training run?)")
+    dataset = LandmarkDataset.load(data)
+    if config["data"]["fingerprint"] != dataset_fingerprint(dataset):
+        raise EdgeemoError(f"--data: {data} is not the dataset run {run.root} was trained on")
+    return run, config, dataset
+
+
+def _frame_stride(dataset: LandmarkDataset) -> int:
+    stride = dataset.meta.get("frame_stride")
+    # Imports resample each clip to P frames ("resampled"): the runtime then takes every 2nd camera frame,
+    # about one second of 30 fps video, the span of a spontaneous onset.
+    return stride if isinstance(stride, int) and stride > 0 else 2
+
+
+def _bundle_id(config: dict, arch: str, k: int) -> str:
+    return f"{arch}-k{k}-{config['data']['fingerprint'][:8]}"
+
+
+def _data_summary(dataset: LandmarkDataset, data, config: dict) -> dict:
+    meta = dataset.meta
+    return {
+        "file": Path(data).name, "fingerprint": config["data"]["fingerprint"], "windows": len(dataset),
+        "subjects": len(set(dataset.subject)), "extractor": meta.get("extractor"),
+        "generator": meta.get("generator"), "seed": meta.get("seed"),
+        "segments": {s: int((dataset.segment == s).sum()) for s in sorted(set(dataset.segment))},
+    }
+
+
+def _replace_folder(staging: Path, out: Path) -> None:
+    """Put ``staging`` at ``out``; an older bundle there is moved aside first and removed after."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{hashlib.sha1(str(staging).encode()).hexdigest()[:8]}")
+        out.rename(old)
+    staging.rename(out)
+    if old is not None:
+        shutil.rmtree(old)
