@@ -26,6 +26,15 @@ The paper says "each input sample in the training set"; against baselines of oth
 samples carry signal (for the rest F(x) and F(x') are both near 0), so its samples are e's onsets, as
 CK+'s sequences are. Results go to RUN/explain/<arch>/: ranking.json (the ranking file that ``edgeemo
 train --landmarks`` and ``edgeemo select`` read), scores.npz, and one part file per emotion and model (resumable).
+
+Whose data a ranking is made from: a seed's model was trained on its training people (and stopped on its
+validation people), and is explained on its training onsets. ranking.json names those people (``subjects``)
+and also holds each seed's ranking from its own model alone, with its own people (``seeds``). Training at
+K < 468 (``edgeemo select``) gives each seed's models a ranking none of whose people that seed is tested on
+(offline.training.landmark_subsets.rankings_for_seeds): with a fixed split (every seed tested on the same
+people, trained on the others) the seed-averaged ranking; without one (each seed draws its own test people,
+so one seed's training people are another's test people) each seed's own. Otherwise accuracy against K
+would be scored on people whose movements chose the landmarks, and look better than it is.
 """
 
 from __future__ import annotations
@@ -135,7 +144,7 @@ def explain_run(run_dir: str | Path, data: str | Path, *, arch: str = "t-emo", s
     jobs = {e: finished_seeds(run, arch, N_LANDMARKS, e) if models == "all" else [best_job(run, arch, N_LANDMARKS, e)]
             for e in EMOTIONS}
     refined = "-refined" if refine else ""
-    parts = {}
+    parts, own = {}, {}  # own: each seed's ranking from its model alone
     with tqdm(total=sum(map(len, jobs.values())), desc=f"explain {arch}", unit="model", disable=not progress) as bar:
         for emotion in EMOTIONS:
             per_seed = []
@@ -154,17 +163,22 @@ def explain_run(run_dir: str | Path, data: str | Path, *, arch: str = "t-emo", s
                     atomic_save_npz(part, **per_seed[-1])
                 bar.update()
             parts[emotion] = _pool_seeds(per_seed)
+            for job, part in zip(jobs[emotion], per_seed):
+                own.setdefault(job.seed, {})[emotion] = np.argsort(-part["scores"], kind="stable").tolist()
     scores = np.stack([parts[e]["scores"] for e in EMOTIONS])
     # Each emotion's scores under each of its models on their own: a run still training may have more seeds of one.
     atomic_save_npz(out / "scores.npz", scores=scores, **{f"per_seed_{e}": parts[e]["per_seed"] for e in EMOTIONS},
                     per_baseline=np.stack([parts[e]["per_baseline"] for e in EMOTIONS]),
                     completeness_median=np.stack([parts[e]["completeness_median"] for e in EMOTIONS]),
                     completeness_worst=np.stack([parts[e]["completeness_worst"] for e in EMOTIONS]))
+    people = {seed: _model_people(run, dataset, seed) for seed in sorted(own)}
     ranking = {
         "emotions": {e: np.argsort(-scores[i], kind="stable").tolist() for i, e in enumerate(EMOTIONS)},
         "settings": {"arch": arch, "steps": steps, "rule": rule, "refine": refine, "baseline": baseline,
                      "score": score, "models": models, "samples": "training onsets"},
         "models": {e: [job._asdict() for job in jobs[e]] for e in EMOTIONS},
+        "subjects": sorted(set().union(*people.values())),
+        "seeds": {str(seed): {"emotions": own[seed], "subjects": people[seed]} for seed in sorted(own)},
         "completeness": {e: {"median": float(np.median(parts[e]["completeness_median"])),
                              "worst": float(parts[e]["completeness_worst"].max()),
                              "steps": int(parts[e]["steps"].max()), "models": len(jobs[e]),
@@ -174,6 +188,13 @@ def explain_run(run_dir: str | Path, data: str | Path, *, arch: str = "t-emo", s
     }
     atomic_write_json(ranking_path(run, arch), ranking)
     return ranking
+
+
+def _model_people(run: RunFolder, dataset, seed: int) -> list[str]:
+    """Whose windows seed ``seed``'s models saw: its training people (trained on, explained) and validation
+    people (early stopping)."""
+    split = Split.from_json(run.read_json(run.split_path(seed)))
+    return sorted(set(dataset.subject[np.concatenate([split.train, split.val])].tolist()))
 
 
 def _pool_seeds(per_seed: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -15,7 +15,6 @@ from typing import NamedTuple
 
 from offline.training.executor import Executor, Note
 from offline.training.job_plan import JobPlan
-from offline.training.landmark_subsets import select
 from offline.training.run_folder import RunFolder
 from offline.training.train_config import Hyperparameters, table_to_json
 
@@ -60,7 +59,7 @@ def grid_search(
 def _run_trial(plan: JobPlan, trial: Trial, note: Note) -> dict:
     """Train one trial's network, in this process or on a Ray worker; returns its record."""
     windows = plan.windows(trial.seed)
-    landmarks = select(plan.rankings, trial.emotion, trial.k)
+    landmarks = plan.landmarks(trial.emotion, trial.k, trial.seed)
     fit = plan.fit(ARCH, windows.train.take_landmarks(landmarks), windows.val.take_landmarks(landmarks),
                    trial.emotion, trial.hyperparameters, seed=trial.seed, epochs=plan.settings.grid.epochs,
                    patience=plan.settings.grid.patience, note=note)

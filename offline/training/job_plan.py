@@ -33,9 +33,13 @@ class JobPlan:
     dataset: LandmarkDataset
     splits: list[Split]
     table: dict[int, dict[str, Hyperparameters]]
-    rankings: dict[str, np.ndarray] | None
+    rankings: dict[int, dict[str, np.ndarray]] | None  # each seed's, never made from its test people
     settings: Settings
     from_grid: bool = False  # table holds the grid search's best F, Q, R
+
+    def landmarks(self, emotion: str, k: int, seed: int) -> np.ndarray:
+        """The K landmarks seed ``seed``'s model of ``emotion`` sees (offline.training.landmark_subsets.select)."""
+        return select(None if self.rankings is None else self.rankings[seed], emotion, k)
 
     def windows(self, seed: int) -> SeedWindows:
         return _reuse("windows", (self.token, seed), lambda: SeedWindows.build(
@@ -43,7 +47,7 @@ class JobPlan:
 
     def svm_features(self, job: Job, train: Windows, val: Windows, test: Windows) -> SvmFeatures:
         """Gram matrices shared by every SVM with the same seed and landmarks."""
-        key = (self.token, job.seed, select(self.rankings, job.emotion, job.k).tobytes())
+        key = (self.token, job.seed, self.landmarks(job.emotion, job.k, job.seed).tobytes())
         return _reuse("svm", key, lambda: SvmFeatures(train.x, val=val.x, test=test.x))
 
     def fit(self, arch: str, train: Windows, val: Windows, emotion: str, hyperparameters: Hyperparameters, *,

@@ -36,7 +36,7 @@ from offline.training.executor import Executor, Note
 from offline.training.fit import predict_scores
 from offline.training.grid import grid_search
 from offline.training.job_plan import JobPlan, release_arrays
-from offline.training.landmark_subsets import load_ranking, ranking_digest, select
+from offline.training.landmark_subsets import load_ranking, ranking_digest, rankings_for_seeds
 from offline.training.model import ARCHS
 from offline.training.run_folder import BASELINES, Job, RunFolder
 from offline.training.train_config import (
@@ -86,11 +86,14 @@ def train_run(
     _check_choices(archs, ks, emotions, ranking)
     dataset = _load(data)
     within = subject_sample(dataset, settings.train.subject_fraction)
-    rankings = load_ranking(ranking, emotions, ks) if ranking is not None else None
+    if ranking is not None:
+        load_ranking(ranking, emotions, ks)  # a bad ranking file is named before anything else
     table = load_hyperparameters(hyperparameters)
     run = RunFolder(out)
     config = _checked_config(run, dataset, settings, table, ranking, grid)
     splits = [_split(run, dataset, seed, settings, within) for seed in range(seeds)]
+    rankings = None if ranking is None else rankings_for_seeds(
+        ranking, emotions, ks, {s.seed: set(dataset.subject[s.test].tolist()) for s in splits})
     _check_both_classes(dataset, splits, emotions, settings)
     _save_run_files(run, dataset, config, splits)  # only once the input passed every check
     plan = JobPlan(uuid.uuid4().hex, dataset, splits, table, rankings, settings)
@@ -122,7 +125,7 @@ class JobOutput:
 def _run_job(plan: JobPlan, job: Job, note: Note) -> JobOutput:
     """Train and test one job, in this process or on a Ray worker."""
     windows = plan.windows(job.seed)
-    landmarks = select(plan.rankings, job.emotion, job.k)
+    landmarks = plan.landmarks(job.emotion, job.k, job.seed)
     train, val, test = (w.take_landmarks(landmarks) for w in (windows.train, windows.val, windows.test))
     train_job = _train_network if job.model in ARCHS else _train_baseline
     val_scores, test_scores, details, model = train_job(plan, job, train, val, test, note)
