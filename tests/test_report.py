@@ -83,3 +83,49 @@ def test_report_of_an_empty_run_is_refused(tmp_path):
 
     with pytest.raises(EdgeemoError, match="no finished training jobs"):
         write_report(tmp_path / "nothing")
+
+
+def test_fused_confusion_is_what_a_bundle_of_each_seeds_models_publishes(tmp_path):
+    """Models whose validation scores put their decision points far apart (0.2 to 0.8): the report's
+    confusion counts, window by window, the label the runtime's fuse gives with the thresholds export
+    would put in the bundle, not a global argmax against one threshold."""
+    from edgeemo.classifier import fuse as runtime_fuse
+    from offline.export.export import choose_threshold
+    from offline.report.report import write_report
+    from offline.training.evaluate import binary_labels
+
+    rng = np.random.default_rng(7)
+    run, n_val, n_test = RunFolder(tmp_path / "run"), 40, 300
+    val_y, val_segment = rng.integers(0, 6, n_val), np.full(n_val, "onset")
+    test_y, test_segment = rng.integers(-1, 6, n_test), rng.choice(["onset", "apex", "offset"], n_test)
+    test_segment[test_y == -1] = "neutral"
+    scores = rng.uniform(0, 1, (n_test, 6)).astype(np.float32)
+    thresholds = []
+    for e, emotion in enumerate(EMOTIONS):
+        centre = 0.2 + 0.12 * e  # this model's decision point on its validation windows
+        val_score = np.clip(centre + np.where(val_y == e, 0.1, -0.1) + rng.normal(0, 0.03, n_val), 0, 1)
+        thresholds.append(choose_threshold(binary_labels(val_y, val_segment, e), val_score))
+        predictions = {"val_index": np.arange(n_val), "val_y": val_y, "val_segment": val_segment,
+                       "val_score": val_score.astype(np.float32), "test_index": np.arange(n_test), "test_y": test_y,
+                       "test_segment": test_segment, "test_score": scores[:, e]}
+        result = {"threshold": 0.5, "landmarks": list(range(468)), "train_seconds": 1.0,
+                  "history": {"loss": [0.5], "val_loss": [0.6]},
+                  "metrics": protocol_metrics(test_y, test_segment, scores[:, e], e, 0.5)}
+        run.write_result(Job("t-emo", 468, emotion, 0), result, predictions)
+    assert max(thresholds) - min(thresholds) > 0.4
+
+    classes = EMOTIONS + ("neutral",)
+    truth = [EMOTIONS[y] if s in ("onset", "apex") else "neutral" for y, s in zip(test_y, test_segment)]
+    labels = [runtime_fuse(row, np.array(thresholds)) for row in scores]  # what the bundle publishes
+    expected = np.zeros((7, 7), dtype=int)
+    for t, p in zip(truth, labels):
+        expected[classes.index(t), classes.index(p)] += 1
+    old_rule = [EMOTIONS[int(np.argmax(r))] if r.max() >= 0.5 else "neutral" for r in scores]
+    assert old_rule != labels  # the case tells the two rules apart
+
+    write_report(run.root)
+    lines = (run.report_dir / "report.md").read_text().splitlines()
+    start = lines.index("### Confusion, T-EMO 468, streaming (rows truth, columns prediction; summed over seeds)")
+    counts = np.array([[int(v) for v in row.strip("|").split("|")[1:]] for row in lines[start + 4:start + 11]])
+    np.testing.assert_array_equal(counts, expected)
+    assert "chosen on its validation windows (as `edgeemo export` chooses them)" in "\n".join(lines)

@@ -12,7 +12,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p = verbs.add_parser("report", help="tables and figures of a training run, into RUN/report/", allow_abbrev=False)
     p.add_argument("run", type=Path, help="run folder written by edgeemo train")
     p.add_argument("--threshold", type=_probability, default=None,
-                   help="fusion threshold: below it on every emotion the label is neutral (default: the run's, 0.5)")
+                   help="one threshold for every emotion in the fused six-class result, as edgeemo export "
+                        "--threshold P (default: each model's own, chosen on its validation windows, as export does)")
     p.set_defaults(handler=run)
 
 

@@ -63,6 +63,17 @@ def choose_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(cuts[best[len(best) // 2]])  # the middle of the best plateau, away from its edges
 
 
+def decision_threshold(predictions: dict[str, np.ndarray], emotion: str, threshold: float | None = None) -> float:
+    """The threshold a bundle gives one job's model: ``threshold``, or chosen on the job's validation windows.
+
+    The one rule for ``export_bundle`` and for the report's fused six-class result (offline.report.report).
+    """
+    if threshold is not None:
+        return threshold
+    labels = binary_labels(predictions["val_y"], predictions["val_segment"], EMOTIONS.index(emotion))
+    return choose_threshold(labels, predictions["val_score"])
+
+
 def export_bundle(run_dir: str | Path, data: str | Path, out: str | Path, *, k: int, arch: str = "t-emo",
                   bundle_id: str | None = None, threshold: float | None = None, progress: bool = True) -> ModelBundle:
     """Write the bundle; ``threshold`` None chooses each emotion's on its validation windows."""
@@ -78,8 +89,7 @@ def export_bundle(run_dir: str | Path, data: str | Path, out: str | Path, *, k: 
             result = run.read_result(job)
             landmarks = np.asarray(result["landmarks"], dtype=np.int64)
             predictions = run.read_predictions(job)
-            labels = binary_labels(predictions["val_y"], predictions["val_segment"], EMOTIONS.index(emotion))
-            cut = choose_threshold(labels, predictions["val_score"]) if threshold is None else threshold
+            cut = decision_threshold(predictions, emotion, threshold)
             model = run.load_model(job)
             path = export_onnx(model, staging / f"{emotion}.onnx", dataset.frames, len(landmarks))
             held_out = predictions["test_index"][:PARITY_WINDOWS]

@@ -15,6 +15,7 @@ import numpy as np
 from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
 from edgeemo.io import atomic_path, atomic_write_text
+from offline.export.export import decision_threshold
 from offline.report.report_explain import explain_section
 from offline.training.evaluate import CLASSES, METRICS, PROTOCOLS, confusion, expressed, fuse, mean_std, protocol_mask
 from offline.training.model import ARCHS
@@ -33,16 +34,19 @@ Column = tuple[str, int]  # (model, K)
 def write_report(run_dir: str | Path, threshold: float | None = None) -> list[Path]:
     """Write the report of every finished job in ``run_dir``; returns the files written.
 
-    ``threshold`` is the fusion's (default: the one the run evaluated its binary models with).
+    The six emotions are fused as a bundle of each seed's six models would fuse them (edgeemo.classifier.fuse),
+    with the thresholds ``edgeemo export`` would give them: ``threshold`` for every emotion, or by default each
+    model's own, chosen on its validation windows (offline.export.export.decision_threshold). The binary
+    tables keep the threshold the run evaluated its models with.
     """
     run = RunFolder(run_dir)
     jobs = run.finished_jobs()
     if not jobs:
         raise EdgeemoError(f"{run.root}: no finished training jobs to report (run edgeemo train --out {run.root})")
     results = {job: run.read_result(job) for job in jobs}
-    threshold = threshold if threshold is not None else next(iter(results.values()))["threshold"]
+    binary_threshold = next(iter(results.values()))["threshold"]
     columns = list(dict.fromkeys((j.model, j.k) for j in jobs))
-    fused = {column: _fused(run, jobs, column, threshold) for column in columns}
+    fused = {column: fused_results(run, jobs, column, threshold) for column in columns}
     out = run.report_dir
     written = [
         *(_accuracy_figure(results, columns, p, out / f"accuracy_{p}.png") for p in PROTOCOLS),
@@ -50,7 +54,7 @@ def write_report(run_dir: str | Path, threshold: float | None = None) -> list[Pa
           for c in columns if fused[c] for p in PROTOCOLS),
         *(_learning_curves(results, c, out / f"learning_curves_{c[0]}_k{c[1]}.png") for c in columns if c[0] in ARCHS),
     ]
-    markdown = _markdown(run, results, columns, fused, threshold, [p.name for p in written])
+    markdown = _markdown(run, results, columns, fused, binary_threshold, threshold, [p.name for p in written])
     section = explain_section(run, results)  # accuracy and cost against K, ranking, fidelity, Fig. 2-3
     atomic_write_text(out / "report.md", markdown + section.markdown)
     return [out / "report.md", *written, *section.figures]
@@ -72,9 +76,11 @@ def _cell(values: list, digits: int = 3) -> str:
     return "–" if summary is None else f"{summary[0]:.{digits}f} ± {summary[1]:.{digits}f}"
 
 
-def _fused(run: RunFolder, jobs: list[Job], column: Column, threshold: float) -> dict:
+def fused_results(run: RunFolder, jobs: list[Job], column: Column, threshold: float | None = None) -> dict:
     """Per protocol: seven-class (six emotions + neutral) accuracy per seed and the confusion matrix
-    summed over seeds; {} when no seed has all six emotions of this model and K."""
+    summed over seeds; {} when no seed has all six emotions of this model and K. Each seed's test windows
+    get the labels a bundle of its six models would publish: edgeemo.classifier.fuse with the thresholds
+    export would give them (``threshold`` for all, or None: each chosen on its model's validation windows)."""
     by_seed = defaultdict(dict)
     for job in jobs:
         if (job.model, job.k) == column:
@@ -90,8 +96,9 @@ def _fused(run: RunFolder, jobs: list[Job], column: Column, threshold: float) ->
                 f"{run.root}: {column_name(column)} seed {seed}: the six models were tested on different windows"
             )
         scores = np.stack([p["test_score"] for p in predictions], axis=1)
+        thresholds = np.array([decision_threshold(p, e, threshold) for p, e in zip(predictions, EMOTIONS)])
         y, segment = predictions[0]["test_y"], predictions[0]["test_segment"]
-        truth, predicted = expressed(y, segment), fuse(scores, threshold)
+        truth, predicted = expressed(y, segment), fuse(scores, thresholds)
         for protocol in PROTOCOLS:
             mask = protocol_mask(protocol, segment)
             fused[protocol]["accuracy"].append(float((truth[mask] == predicted[mask]).mean()) if mask.any() else None)
@@ -102,7 +109,7 @@ def _fused(run: RunFolder, jobs: list[Job], column: Column, threshold: float) ->
 # ---- Markdown
 
 
-def _markdown(run, results, columns, fused, threshold, figures) -> str:
+def _markdown(run, results, columns, fused, threshold, fusion_threshold, figures) -> str:
     seeds = sorted({j.seed for j in results})
     header = ["Emotion"] + [column_name(c) for c in columns]
     lines = [
@@ -120,15 +127,18 @@ def _markdown(run, results, columns, fused, threshold, figures) -> str:
     rows = [[e.capitalize()] + [_cell(_values(results, c, e, lambda r: r["train_seconds"]), 1) for c in columns]
             for e in EMOTIONS]
     lines += ["## Training time per model (seconds, wall clock)", "", *_table(header, rows), ""]
-    lines += _fused_markdown(columns, fused, threshold)
+    lines += _fused_markdown(columns, fused, fusion_threshold)
     lines += ["## Figures", "", *(f"![{name}]({name})" for name in figures), ""]
     return "\n".join(lines)
 
 
 def _fused_markdown(columns, fused, threshold) -> list[str]:
+    cuts = (f"{threshold:g} for every emotion (as `edgeemo export --threshold {threshold:g}`)" if threshold is not None
+            else "each model's own, chosen on its validation windows (as `edgeemo export` chooses them)")
     lines = [
         "## Six emotions fused", "",
-        f"Label: the emotion whose model scores highest, or neutral when no score reaches {threshold:g}. "
+        "Label: what a bundle of each seed's six models publishes (the runtime's fusion): the emotion whose model "
+        f"scores highest among those at or above their threshold, else neutral. Thresholds: {cuts}. "
         "Truth: the emotion in onset and apex windows, neutral in offset and neutral windows.", "",
     ]
     present = [c for c in columns if fused[c]]

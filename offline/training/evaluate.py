@@ -8,13 +8,15 @@ Protocols:
   paper      onset windows only (CK+'s neutral-to-apex sequences), as the paper's Tables 6-7
   streaming  every window (onset, apex, offset, neutral), as the live camera sees them
 
-Fusion: the emotion with the highest score if that score reaches the threshold, else neutral.
+Fusion: the runtime's own (edgeemo.classifier.fuse): the emotion with the highest score among those at or
+above their own threshold, else neutral; so a report's fused result is what a bundle with those thresholds does.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from edgeemo.classifier import fuse as fuse_window
 from edgeemo.emotions import EMOTIONS, NEUTRAL, NEUTRAL_INDEX
 
 PROTOCOLS = ("paper", "streaming")
@@ -79,10 +81,13 @@ def protocol_metrics(y: np.ndarray, segment: np.ndarray, scores: np.ndarray, emo
     return results
 
 
-def fuse(scores: np.ndarray, threshold: float) -> np.ndarray:
-    """Fused label per window from six scores [N, 6]: argmax emotion, or NEUTRAL_INDEX below threshold."""
-    best = np.argmax(scores, axis=1)
-    return np.where(scores[np.arange(len(scores)), best] >= threshold, best, NEUTRAL_INDEX).astype(np.int64)
+def fuse(scores: np.ndarray, thresholds) -> np.ndarray:
+    """Fused label per window from six scores [N, 6] and thresholds [6] (or one for all): an index into
+    EMOTIONS, or NEUTRAL_INDEX. Window by window through the runtime's ``fuse``, so that both are one rule."""
+    scores = np.asarray(scores)
+    thresholds = np.broadcast_to(np.asarray(thresholds, dtype=scores.dtype), scores.shape[1:])
+    labels = [fuse_window(row, thresholds) for row in scores]
+    return np.array([NEUTRAL_INDEX if label == NEUTRAL else EMOTIONS.index(label) for label in labels], dtype=np.int64)
 
 
 def confusion(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
