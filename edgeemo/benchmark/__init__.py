@@ -8,5 +8,11 @@
   budget is spent, every time kept) and the machine's description.
 - ``report``: JSON, Markdown and PNG files of the results.
 
+Run on their own (``python -m edgeemo.benchmark.<name> [--out DIR]``, results in bench/results by default):
+
+- ``multisource``: two camera streams in one ``serve`` process or one process each.
+- ``ringbuffer``: the numba ring buffer's append + window per frame, against plain numpy.
+- ``real_faces``: a bundle on the London dev faces (a checkout's photos; the morphing is offline code).
+
 Building the models needs the offline extra (TensorFlow, tf2onnx); timing them needs only ONNX Runtime.
 """
