@@ -2,8 +2,8 @@
 
 The clips are morphed from London dev photos (CC BY 4.0): neutral -> smile -> smile held, and the same
 person's neutral face held, through a real ``edgeemo serve`` process, for the first two London dev people.
-All 50 people's photos, held still, go straight to the classifier. bench/real_faces.py measures the whole
-runtime path on all 50 (see bench/results/real_faces.md).
+All 50 people's photos, held still, go straight to the classifier. edgeemo.benchmark.real_faces measures the
+whole runtime path on all 50 (see bench/results/real_faces.md).
 """
 
 from collections import Counter
