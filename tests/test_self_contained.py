@@ -101,5 +101,5 @@ def test_the_london_dev_faces_are_in_the_checkout_with_their_attribution_and_lic
         assert "DeBruine" in text and "10.6084/m9.figshare.5047666" in text and "CC BY 4.0" in text
     assert "creativecommons.org/licenses/by/4.0" in licence
     tracked = {str(p) for p in tracked_files()}
-    assert {"offline/resources/london-dev/README.md", "offline/resources/london-dev/LICENSE.md",
-            "offline/resources/london-dev/landmarks.npz", "offline/resources/london-dev/images/001_neutral.jpg"} <= tracked
+    assert {f"offline/resources/london-dev/{name}" for name in (
+        "README.md", "LICENSE.md", "landmarks.npz", "images/001_neutral.jpg")} <= tracked

@@ -6,28 +6,25 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-pytestmark = pytest.mark.offline
-# offline.synth itself needs scikit-learn: without the offline extra, skip the module before importing it.
-pytest.importorskip("sklearn", reason="needs the offline extra (sklearn is not installed): pip install -e '.[offline]'")
-
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.model_selection import cross_val_score  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
-
-from edgeemo import cli  # noqa: E402
-from edgeemo.emotions import EMOTIONS, NEUTRAL_INDEX  # noqa: E402
-from edgeemo.face import face_template  # noqa: E402
-from edgeemo.normalize import NORMALIZATION, normalize_landmarks  # noqa: E402
-from offline.dataset import LandmarkDataset  # noqa: E402
-from offline.synth import Settings, generate, mesh, render, synthesize, timeline, truth_path  # noqa: E402
-from offline.synth.action_units import action_unit_fields  # noqa: E402
-from offline.synth.calibration import smile_calibration_report  # noqa: E402
-from offline.synth.fields import mirror_field  # noqa: E402
-from offline.synth.truth import ground_truth  # noqa: E402
+from edgeemo import cli
+from edgeemo.emotions import EMOTIONS, NEUTRAL_INDEX
+from edgeemo.face import face_template
+from edgeemo.normalize import NORMALIZATION, normalize_landmarks
+from offline.dataset import LandmarkDataset
+from offline.synth import Settings, generate, mesh, render, synthesize, timeline, truth_path
+from offline.synth.action_units import action_unit_fields
+from offline.synth.calibration import smile_calibration_report
+from offline.synth.fields import mirror_field
+from offline.synth.truth import ground_truth
 
 SMALL = dict(sequences=60, subjects=12, test_fraction=0.25, frames=16, seed=3)
+# The generator needs scikit-learn and scipy: the offline extra.
+pytestmark = pytest.mark.offline
 
 
 @pytest.fixture(scope="module")
