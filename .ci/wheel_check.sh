@@ -97,7 +97,8 @@ step "edgeemo info" edgeemo info
 step "edgeemo data synth (small)" edgeemo data synth --out data/synth.npz --sequences 200 --subjects 40
 step "edgeemo train --quick" edgeemo train --data data/synth.npz --out runs/quick --quick
 step "edgeemo explain (T-EMO, 16 steps)" edgeemo explain runs/quick --data data/synth.npz --arch t-emo --steps 16
-step "edgeemo select (K = 32, T-EMO)" \
-  edgeemo select runs/quick --data data/synth.npz --quick --k 32 --arch t-emo --latency-budget 0.2
+step "edgeemo select (K = 32, T-EMO, 2 emotions)" \
+  edgeemo select runs/quick --data data/synth.npz --quick --k 32 --arch t-emo --emotions happiness,surprise \
+    --latency-budget 0.2
 step "edgeemo bench --quick" edgeemo bench --quick --out bench-results
 echo "wheel check passed in $SECONDS s"
