@@ -5,7 +5,7 @@
 The paper's method end to end on the built-in synthetic data (seed 0): T-EMO on all 468 landmarks,
 the paper's global Integrated Gradients ranking (other emotions' medoid onsets as baselines, |IG|), T-EMO
 retrained on each emotion's top K = 64, exported with threshold 0.5 for every emotion. Settings:
-configs/default_bundle.toml and configs/default_bundle_hyperparameters.toml.
+default_bundle.toml and default_bundle_hyperparameters.toml in offline/resources/configs.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import os
 from pathlib import Path
 
 from edgeemo.info import DEFAULT_BUNDLE
+from offline.training.train_config import CONFIGS
 
-REPO = Path(__file__).resolve().parents[1]
-SETTINGS = REPO / "configs" / "default_bundle.toml"
-HYPERPARAMETERS = REPO / "configs" / "default_bundle_hyperparameters.toml"
+SETTINGS = CONFIGS / "default_bundle.toml"
+HYPERPARAMETERS = CONFIGS / "default_bundle_hyperparameters.toml"
 K = 64
 # Training weighs both classes equally, so 0.5 is each model's balanced decision point. Thresholds picked
 # on the one seed's validation windows (about 10 people, 16 positives per emotion) swung from 0.33 to

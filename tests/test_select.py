@@ -48,7 +48,7 @@ def synthetic(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def settings_file(tmp_path_factory):
-    """configs/train.toml whose quick mode keeps every subject (20 is few) and uses one thread."""
+    """offline/resources/configs/train.toml whose quick mode keeps every subject (20 is few) and uses one thread."""
     head, quick = TRAIN_CONFIG.read_text().split("[quick.train]")
     quick = re.sub(r"subject_fraction = [0-9.]+", "subject_fraction = 1.0", quick, count=1)
     path = tmp_path_factory.mktemp("config") / "train.toml"

@@ -26,6 +26,8 @@ from offline.synth.synthesize import synthesize, truth_path
 from offline.synth.truth import ground_truth
 
 SMALL = dict(sequences=60, subjects=12, test_fraction=0.25, frames=16, seed=3)
+# The generator needs scikit-learn and scipy: the offline extra.
+pytestmark = pytest.mark.offline
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,11 @@
 """Latency of the six emotion models per frame against the number of landmarks K, T-EMO and R-EMO.
 
 Each (K, architecture) gets a bundle built with ``offline.training.model.build_model`` from the paper's per-emotion
-hyperparameters (``configs/paper_hyperparameters.toml``; K = 468 takes K = 234's, as training does) and
-exported with ``offline.export.onnx_export.export_onnx``, then timed through ``edgeemo.classifier.EmotionClassifier``
-as ``edgeemo serve`` runs it: six ONNX Runtime sessions, batch 1, one thread. The weights are untrained:
-latency depends on the graph's operations and shapes, not on the weights' values.
+hyperparameters (``offline/resources/configs/paper_hyperparameters.toml``; K = 468 takes K = 234's, as
+training does) and exported with ``offline.export.onnx_export.export_onnx``, then timed through
+``edgeemo.classifier.EmotionClassifier`` as ``edgeemo serve`` runs it: six ONNX Runtime sessions, batch 1,
+one thread. The weights are untrained: latency depends on the graph's operations and shapes, not on the
+weights' values.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ def build_bundle(folder: Path, k: int, arch: str, *, quick: bool = False,
                  frames: int = DEFAULT_FRAMES) -> dict[str, object]:
     """Write an untrained bundle for K landmarks and one architecture into ``folder``; return what was built.
 
-    Full: each emotion's own F, Q, R from the paper. Quick: the tiny quick-mode model of configs/train.toml,
-    one ONNX file that all six emotions load, so the whole grid builds in seconds."""
+    Full: each emotion's own F, Q, R from the paper. Quick: the tiny quick-mode model of the built-in
+    train.toml (offline/resources/configs), one ONNX file that all six emotions load, so the whole grid builds
+    in seconds."""
     model_module = import_offline("offline.training.model")
     export = import_offline("offline.export.onnx_export")
     config = import_offline("offline.training.train_config")

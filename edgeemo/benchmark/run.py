@@ -57,7 +57,8 @@ def run_bench(out: Path, *, quick: bool = False, command: str = "edgeemo bench")
         "benchmark": "classifier latency against K", **common, "rows": rows, "frames": classifier.DEFAULT_FRAMES,
         "budget_s": budgets["classifier"],
         "models": "tiny quick-mode models (one ONNX file per bundle)" if quick else
-                  "the paper's per-emotion hyperparameters for each K (configs/paper_hyperparameters.toml)",
+                  "the paper's per-emotion hyperparameters for each K "
+                  "(offline/resources/configs/paper_hyperparameters.toml)",
     })
     paths += report.write_end_to_end(out, {
         "benchmark": "end to end, one stream", **common, "video": str(DEMO_CLIP.relative_to(DEMO_CLIP.parents[3])),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+from pathlib import Path
 from types import ModuleType
 
 from edgeemo.emotions import EMOTIONS
@@ -50,6 +51,14 @@ def emotion_list(text: str) -> tuple[str, ...]:
     return names
 
 
+def given_file(path: Path | None, flag: str) -> Path | None:
+    """A file the user named with ``flag``, which must exist; None (the flag not given) stays None, which
+    means the built-in default (package data)."""
+    if path is not None and not path.is_file():
+        raise EdgeemoError(f"{flag} {path}: no such file")
+    return path
+
+
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     """Where training jobs run, and with how many TensorFlow threads (train and select)."""
     cores = os.cpu_count() or 1
@@ -68,7 +77,7 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
 def training_settings(args: argparse.Namespace):
     """train's and select's settings: the file (--config, --quick) with --threads applied."""
     config = import_offline("offline.training.train_config")
-    settings = config.load_settings(args.config, quick=args.quick)
+    settings = config.load_settings(given_file(args.config, "--config"), quick=args.quick)
     return settings if args.threads is None else config.with_threads(settings, args.threads)
 
 

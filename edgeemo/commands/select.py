@@ -34,7 +34,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
                    help="seeds 0..N-1 (default: as many as the run's 468-landmark models have)")
     p.add_argument("--quick", action="store_true", help="the quick settings (for a run trained with --quick)")
     p.add_argument("--config", type=Path, default=None, metavar="FILE",
-                   help="settings file the run was trained with (default: configs/train.toml)")
+                   help="settings file the run was trained with (default: offline/resources/configs/train.toml)")
     p.add_argument("--emotions", type=emotion_list, default=EMOTIONS, metavar="LIST",
                    help="comma-separated subset (default: all six)")
     add_job_arguments(p)
@@ -45,8 +45,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
+    settings = training_settings(args)  # a bad settings file is refused before TensorFlow loads (seconds)
     select = import_offline("offline.explain.select")
-    settings = training_settings(args)
     summary = select.select_run(
         args.run, args.data, ks=args.k, archs=("t-emo", "r-emo") if args.arch == "both" else (args.arch,),
         seeds=args.seeds, emotions=args.emotions, settings=settings,

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from edgeemo.commands.common import (
-    add_job_arguments, emotion_list, import_offline, k_list, positive_int, training_settings,
+    add_job_arguments, emotion_list, given_file, import_offline, k_list, positive_int, training_settings,
 )
 from edgeemo.emotions import EMOTIONS
 
@@ -34,22 +34,24 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--emotions", type=emotion_list, default=EMOTIONS, metavar="LIST",
                    help="comma-separated subset (default: all six)")
     p.add_argument("--config", type=Path, default=None, metavar="FILE",
-                   help="settings file (default: configs/train.toml)")
+                   help="settings file (default: offline/resources/configs/train.toml)")
     p.add_argument("--hyperparameters", type=Path, default=None, metavar="FILE",
-                   help="F, Q, R table (default: configs/paper_hyperparameters.toml; or a grid's RUN/grid/best.json)")
+                   help="F, Q, R table (default: the paper's, offline/resources/configs/paper_hyperparameters.toml; "
+                   "or a grid's RUN/grid/best.json)")
     add_job_arguments(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
+    settings = training_settings(args)  # a bad settings file is refused before TensorFlow loads (seconds)
+    hyperparameters = given_file(args.hyperparameters, "--hyperparameters")
     train = import_offline("offline.training.train")
-    settings = training_settings(args)
     ranking = None if args.landmarks == "all" else Path(args.landmarks)
     summary = train.train_run(
         args.data, args.out, archs=("t-emo", "r-emo") if args.arch == "both" else (args.arch,),
         ks=args.k or (468,), ranking=ranking, seeds=args.seeds, emotions=args.emotions, baselines=args.baselines,
-        grid=args.grid, settings=settings, hyperparameters=args.hyperparameters, workers=args.workers,
+        grid=args.grid, settings=settings, hyperparameters=hyperparameters, workers=args.workers,
         ray_address=args.ray_address,
     )
     print(f"{len(summary.trained)} models trained, {len(summary.skipped)} already done, "

@@ -112,7 +112,7 @@ def select_run(
     """Train every (arch, K, emotion, seed) not yet in the run, then write RUN/select/cost.json.
 
     ``seeds`` default to those the run's 468-landmark networks were trained with; ``settings`` to
-    configs/train.toml (its quick mode with ``quick``), which must be the ones the run was made with.
+    offline/resources/configs/train.toml (its quick mode with ``quick``), which must be the ones the run was made with.
     ``workers`` and ``ray_address`` say where the training jobs run, as for train_run.
     """
     _check_request(ks, archs)

@@ -39,7 +39,7 @@ def build_model(
     """An uncompiled keras.Model taking [batch, frames, 2, landmarks, 1] and giving [batch, 2] softmax.
 
     ``standardize`` is (mean, std), each [2, landmarks], of the training windows; None feeds raw input.
-    The default 2x1 kernel sees one landmark's (x, y): why, see configs/train.toml.
+    The default 2x1 kernel sees one landmark's (x, y): why, see offline/resources/configs/train.toml.
     """
     import keras
     from keras import layers

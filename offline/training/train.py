@@ -76,7 +76,7 @@ def train_run(
 
     ``ranking`` is a ranking file (offline.training.landmark_subsets), needed for K < 468. ``hyperparameters`` is
     a table file (default: the paper's); ``grid`` searches F, Q, R first and uses the best instead.
-    ``settings`` default to configs/train.toml, in its quick mode when ``quick``; ``seeds`` to theirs.
+    ``settings`` default to offline/resources/configs/train.toml, in its quick mode when ``quick``; ``seeds`` to theirs.
     Jobs (and grid trials) run in this process with one worker, else on that many local Ray workers, or
     on the Ray cluster at ``ray_address``.
     """

@@ -1,5 +1,8 @@
-"""Training settings (``configs/train.toml``) and per-emotion hyperparameter tables
-(``configs/paper_hyperparameters.toml``, or the ``best.json`` a grid search writes).
+"""Training settings (``train.toml``) and per-emotion hyperparameter tables
+(``paper_hyperparameters.toml``, or the ``best.json`` a grid search writes).
+
+The built-in defaults are package data in ``offline/resources/configs``, so an installed wheel has them too;
+``--config FILE`` and ``--hyperparameters FILE`` replace them.
 
 Every key of the settings file is required and checked here, so a typo fails at start with the file
 and key named, not after hours of training.
@@ -12,6 +15,7 @@ import math
 import tomllib
 import typing
 from dataclasses import asdict, dataclass, replace
+from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,7 +23,8 @@ from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
 from offline.data.dataset import SEGMENTS
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+# Found through the package, not this file, so it holds wherever this module moves inside ``offline``.
+CONFIGS = Path(str(resources.files("offline") / "resources" / "configs"))
 TRAIN_CONFIG = CONFIGS / "train.toml"
 PAPER_HYPERPARAMETERS = CONFIGS / "paper_hyperparameters.toml"
 
