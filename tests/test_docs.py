@@ -42,16 +42,27 @@ def test_the_link_finder_sees_links_and_skips_code():
     text = "See [a](docs/a.md#x), ![fig](../b.png), [web](https://x.org), [here](#top).\n`[c](c.md)`\n```\n[d](d.md)\n```\n"
     assert relative_links(text) == ["docs/a.md#x", "../b.png"]
     assert "docs/contracts/bundle.md" in relative_links((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert {"real-faces-does-the-default-bundle-transfer", "selecting-landmarks-edgeemo-select"} <= (
+        anchors(DOCS / "data.md") | anchors(DOCS / "method-and-results.md"))
 
 
 @pytest.mark.parametrize("page", markdown_files(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_relative_link_points_to_a_file(page):
     broken = []
     for target in relative_links(page.read_text(encoding="utf-8")):
-        path = (page.parent / target.split("#")[0]).resolve()
-        if not path.exists() and path.name not in PARALLEL_PAGES:
+        file, _, anchor = target.partition("#")
+        path = (page.parent / file).resolve()
+        if path.name in PARALLEL_PAGES and not path.exists():
+            continue
+        if not path.exists() or (anchor and path.suffix == ".md" and anchor not in anchors(path)):
             broken.append(target)
-    assert not broken, f"{page.relative_to(ROOT)}: links to missing files: {broken}"
+    assert not broken, f"{page.relative_to(ROOT)}: links to missing files or headings: {broken}"
+
+
+def anchors(page: Path) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces to hyphens."""
+    headings = re.findall(r"^#+ (.+)$", _FENCE.sub("", page.read_text(encoding="utf-8")), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
 
 
 def test_readme_fits_a_first_read():
