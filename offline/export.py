@@ -1,4 +1,5 @@
-"""``edgeemo export``: a trained run's models at one K -> a model bundle the runtime loads without TensorFlow.
+"""``edgeemo export``: a trained run's models at one K -> a model bundle (docs/contracts/bundle.md) the runtime loads
+without TensorFlow.
 
 Per emotion: the seed whose model did best on its validation subjects, exported to ONNX, checked against
 Keras on that seed's held-out test windows (refused above 1e-4), with a decision threshold chosen on the
