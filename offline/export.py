@@ -1,7 +1,6 @@
-"""``edgeemo export``: a trained run's models at one K -> a model bundle (docs/contracts/bundle.md) the runtime loads
-without TensorFlow.
+"""``edgeemo export``: a trained run's models at one K -> a model bundle the runtime loads without TensorFlow.
 
-Per emotion: the seed whose model did best on its validation subjects, exported to ONNX, checked against
+The bundle's contract is docs/contracts/bundle.md. Per emotion: the seed whose model did best on its validation subjects, exported to ONNX, checked against
 Keras on that seed's held-out test windows (refused above 1e-4), with a decision threshold chosen on the
 validation windows (or one fixed threshold for every emotion). The bundle is assembled in a temporary
 folder beside ``out`` and renamed into place, so a failed export leaves an earlier bundle untouched.
