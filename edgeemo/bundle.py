@@ -1,17 +1,14 @@
-"""The model bundle: a folder with ``manifest.json`` and one ONNX file per emotion (DESIGN.md's contract).
+"""The model bundle: a folder with ``manifest.json`` and one ONNX file per emotion.
 
-Written by ``edgeemo export`` (offline), read here by the runtime, which never needs TensorFlow. The
-loader refuses a bundle whose manifest, files or shapes disagree, with one line saying which.
+The contract (every manifest field, the ONNX shapes, the version rule) is docs/contracts/bundle.md;
+keep it in step with this module. Written by ``edgeemo export`` (offline), read here by the runtime,
+which never needs TensorFlow. The loader refuses a bundle whose manifest, files or shapes disagree, with
+one line saying which; it refuses a newer ``schema_version`` (SCHEMA_VERSION) and ignores fields it does
+not know.
 
-manifest.json (schema version 1):
-  schema_version   int      bumped when a reader of an older version could misread the bundle
-  bundle_id        str      names the bundle in every prediction message
-  emotions         [str]    exactly EMOTIONS, in that order
-  frames           int      P, frames per window
-  frame_stride     int      the window takes every stride-th camera frame
-  normalization    str      edgeemo.normalize.NORMALIZATION the models were trained on
-  models           {emotion: {file, sha256, landmarks: [int, 0..467], threshold: (0, 1), input_name}}
-  architecture, hyperparameters, training_data, accuracy, created: free-form descriptions for people
+manifest.json fields the loader reads: schema_version, bundle_id, emotions (exactly EMOTIONS), frames (P),
+frame_stride, normalization (must be edgeemo.normalize.NORMALIZATION) and
+models: {emotion: {file, sha256, landmarks: [int, 0..467], threshold: (0, 1), input_name}}.
 Each ONNX model takes float32 [batch, frames, 2, K, 1], the x and y of its own K landmarks in the order the
 manifest lists them, and returns [batch, 2]: the probabilities of "not this emotion" and "this emotion".
 """

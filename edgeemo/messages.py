@@ -1,63 +1,15 @@
 """The prediction message contract: what ``edgeemo serve`` publishes and any subscriber reads.
 
-Every message is a ZeroMQ multipart message of two frames: a UTF-8 topic, then a msgpack map packed
-with ``use_bin_type=True``. Payloads use plain msgpack types only (str, int, float, bool, map, array),
-so any language's msgpack library reads them. Subscribe by topic prefix: ``edgeemo.pred.`` for every
-stream's predictions, ``edgeemo.status.`` for status, or ``edgeemo.`` for both. A prefix also matches
-longer stream names (``edgeemo.pred.cam`` matches ``cam2``), so compare the ``stream`` field when it matters.
+The contract, with every key, type and the version rule, is docs/contracts/messages.md; this module
+builds and checks it (keep the two in step). In short: a ZeroMQ message of two frames, a UTF-8 topic
+(``edgeemo.pred.<stream>`` or ``edgeemo.status.<stream>``, a stream id being 1 to 64 of ``A-Z a-z 0-9 _ -``)
+and a msgpack map of plain types packed with ``use_bin_type=True``. Every payload carries ``schema``
+(SCHEMA_VERSION): adding a key keeps it, renaming or removing one or changing its meaning raises it.
+``unpack`` keeps keys it does not know unchecked, and refuses a schema it does not know or a malformed
+message with one line naming the field.
 
-Topics: ``edgeemo.pred.<stream>`` and ``edgeemo.status.<stream>``; a stream id is 1 to 64 characters
-from ``A-Z a-z 0-9 _ -`` (no dots, so a topic splits unambiguously).
-
-Prediction payload (topic ``edgeemo.pred.<stream>``), one per processed frame:
-
-| key | msgpack type | meaning |
-|---|---|---|
-| `schema` | int | 1 (see "Versions" below) |
-| `kind` | str | `"prediction"` |
-| `stream` | str | the stream id, as in the topic |
-| `seq` | int | from 0 at publisher start, +1 per message of this stream and kind (a gap: messages missed) |
-| `t_capture` | float | wall clock, Unix seconds, when the frame was captured (= `t_publish` - `latency.total`) |
-| `t_publish` | float | wall clock, Unix seconds (`time.time()`), when the message was stamped |
-| `face_found` | bool | whether a face was found in this frame |
-| `scores` | map str -> float | each emotion model's probability (0 to 1), in the order below; 0.0 if no prediction |
-| `label` | str | an emotion, `"neutral"` (no model confident) or `"none"` (no face, or too few frames yet) |
-| `landmarks` | int | how many landmarks the model bundle reads (L) |
-| `k` | map str -> int | per emotion, how many landmarks its model uses (K) |
-| `bundle` | str | the model bundle id |
-| `latency` | map str -> float | seconds per stage, measured in-process on a monotonic clock (next table) |
-
-Emotion keys, in this order: `anger`, `disgust`, `fear`, `happiness`, `sadness`, `surprise`.
-
-| `latency` key | seconds spent |
-|---|---|
-| `capture` | in the source's read: waiting for the frame and decoding it (before `t_capture`) |
-| `wait` | waiting from capture until processing started (a newer frame would have replaced it) |
-| `landmarks` | finding the face mesh and selecting the landmarks |
-| `classify` | running the six models |
-| `publish` | from the models' output to the stamp: fusing the label and building the message |
-| `total` | from capture to the stamp: `wait` + `landmarks` + `classify` + `publish` |
-
-Status payload (topic ``edgeemo.status.<stream>``), on events:
-
-| key | msgpack type | meaning |
-|---|---|---|
-| `schema` | int | 1 |
-| `kind` | str | `"status"` |
-| `stream` | str | the stream id, as in the topic |
-| `seq` | int | as for predictions, counted separately |
-| `t_publish` | float | wall clock, Unix seconds, when the message was stamped |
-| `event` | str | `started`, `camera_lost`, `reconnected`, `no_face`, `face_found`, `end_of_stream` or `shutting_down` |
-| `detail` | str | human-readable detail, may be empty |
-
-A `seq` smaller than the last one seen means the publisher restarted.
-
-Clocks: timestamps are wall clock so that another machine can place them (and, with synchronised
-clocks, measure transport delay as its own ``time.time() - t_publish``); durations are measured with a
-monotonic clock, which wall-clock adjustments cannot distort, and ``t_capture`` is derived from them.
-
-Versions: readers ignore keys they do not know, so adding a key keeps ``schema`` 1; renaming or
-removing one, or changing its meaning, raises it, and readers refuse a schema they do not know.
+Clocks: ``t_capture`` and ``t_publish`` are wall clock (another machine can place them); the ``latency``
+durations are measured on a monotonic clock, and ``t_capture`` = ``t_publish`` - ``latency.total``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
 
 Iteration stops when no message arrives within ``timeout_s`` (``None`` waits for ever). Every message is
 checked against the contract (``edgeemo.messages``); a malformed one raises EdgeemoError naming the field.
-Subscribers in other languages need only ZeroMQ SUB and msgpack: see the schema in ``edgeemo.messages``.
+Subscribers in other languages need only ZeroMQ SUB and msgpack: see docs/contracts/messages.md.
 
 A publisher off loopback encrypts with CURVE; pass its keys (``edgeemo.keys``)::
 

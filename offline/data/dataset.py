@@ -1,15 +1,15 @@
-"""The landmark dataset file (DESIGN.md's contract between importers, the generator and training).
+"""The landmark dataset file, the contract between importers, the generator and training.
 
-``.npz`` arrays:
+The contract (arrays, types, versions, what readers do with what they do not know) is
+docs/contracts/dataset.md; this module is its reader and writer. ``.npz`` arrays, in short:
   X        float32 [N, P, 2, 468]  x and y of every landmark, normalised per frame (edgeemo.normalize)
   y        int8    [N]             emotion index into EMOTIONS; -1 (neutral) only in "neutral" windows
   subject  str     [N]             who; splits are made by subject, never by sample
   source   str     [N]             where the sequence came from (file, folder or generator id)
-  segment  str     [N]             "onset" (neutral to apex, as CK+), "apex" (expression held),
-                                   "offset" (apex back to neutral), "neutral" (no expression)
-  split    str     [N]             "train", "test", or "" when the importer leaves splitting to training
+  segment  str     [N]             "onset", "apex", "offset" or "neutral" (optional: default "onset")
+  split    str     [N]             "train", "test", or "" (optional: default "")
   meta     str                     JSON: P, frame_stride, normalization, extractor, how it was made
-``segment`` and ``split`` extend the contract (older readers ignore them; this reader fills defaults).
+  schema_version  int              SCHEMA_VERSION (optional: a file without it is version 1)
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ from edgeemo.io import atomic_save_npz
 SEGMENTS = ("onset", "apex", "offset", "neutral")
 SPLITS = ("train", "test", "")
 REQUIRED_META = ("P", "frame_stride", "normalization", "extractor")
+# Raised when a reader of an older version could misread a file (docs/contracts/dataset.md); files
+# written before the version was stored have the version 1 layout, so a missing version reads as 1.
+SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -90,6 +93,7 @@ class LandmarkDataset:
         atomic_save_npz(
             path, X=self.X, y=self.y, subject=self.subject, source=self.source, segment=self.segment,
             split=self.split, meta=np.array(json.dumps(self.meta, sort_keys=True)),
+            schema_version=np.array(SCHEMA_VERSION, dtype=np.int64),
         )
 
     @classmethod
@@ -102,6 +106,7 @@ class LandmarkDataset:
                 arrays = {k: data[k] for k in data.files}
         except (OSError, ValueError) as exc:
             raise EdgeemoError(f"{path}: not a readable .npz dataset ({exc})") from None
+        _check_version(arrays, path)
         for key in ("X", "y", "subject", "source", "meta"):
             if key not in arrays:
                 raise EdgeemoError(f"{path}: field {key} is missing")
@@ -146,3 +151,20 @@ class LandmarkDataset:
             if key in self.meta:
                 lines.append(f"  {key.replace('_', ' ')}: {self.meta[key]}")
         return "\n".join(lines)
+
+
+def _check_version(arrays: dict, path: Path) -> None:
+    """Refuse a file from a newer edgeemo, whose layout this reader could misread; arrays it does not know
+    are ignored (adding one keeps the version)."""
+    if "schema_version" not in arrays:
+        return
+    value = arrays["schema_version"]
+    if value.shape != () or not np.issubdtype(value.dtype, np.integer):
+        raise EdgeemoError(f"{path}: field schema_version should be one integer, got {value!r}")
+    version = int(value)
+    if version > SCHEMA_VERSION:
+        raise EdgeemoError(
+            f"{path}: schema_version {version} is newer than this edgeemo reads ({SCHEMA_VERSION}): upgrade edgeemo"
+        )
+    if version < 1:
+        raise EdgeemoError(f"{path}: schema_version {version} is not a valid version")

@@ -4,6 +4,7 @@ Per emotion: the seed whose model did best on its validation subjects, exported 
 Keras on that seed's held-out test windows (refused above 1e-4), with a decision threshold chosen on the
 validation windows (or one fixed threshold for every emotion). The bundle is assembled in a temporary
 folder beside ``out`` and renamed into place, so a failed export leaves an earlier bundle untouched.
+The bundle's contract: docs/contracts/bundle.md.
 """
 
 from __future__ import annotations
