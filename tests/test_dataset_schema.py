@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgeemo.errors import EdgeemoError
-from offline.dataset import SCHEMA_VERSION, LandmarkDataset
+from offline.data.dataset import SCHEMA_VERSION, LandmarkDataset
 
 
 def _arrays(n=2, frames=3) -> dict:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edgeemo import bundle, messages
-from offline import dataset
+from offline.data import dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -39,8 +39,8 @@ def relative_links(text: str) -> list[str]:
 
 
 def test_the_link_finder_sees_links_and_skips_code():
-    text = "See [a](docs/a.md#x), ![fig](../b.png), [web](https://x.org), [here](#top).\n`[c](c.md)`\n```\n[d](d.md)\n```\n"
-    assert relative_links(text) == ["docs/a.md#x", "../b.png"]
+    text = "See [a](docs/a.md#x), ![fig](img/b.png), [web](https://x.org), [here](#top).\n`[c](c.md)`\n```\n[d](d.md)\n```\n"
+    assert relative_links(text) == ["docs/a.md#x", "img/b.png"]
     assert "docs/contracts/bundle.md" in relative_links((ROOT / "README.md").read_text(encoding="utf-8"))
     assert {"real-faces-does-the-default-bundle-transfer", "selecting-landmarks-edgeemo-select"} <= (
         anchors(DOCS / "data.md") | anchors(DOCS / "method-and-results.md"))
