@@ -47,8 +47,24 @@ Status payload (topic ``edgeemo.status.<stream>``), on events:
 | `stream` | str | the stream id, as in the topic |
 | `seq` | int | as for predictions, counted separately |
 | `t_publish` | float | wall clock, Unix seconds, when the message was stamped |
-| `event` | str | `started`, `camera_lost`, `reconnected`, `no_face`, `face_found`, `end_of_stream` or `shutting_down` |
+| `event` | str | one of the events below |
 | `detail` | str | human-readable detail, may be empty |
+
+| `event` | when |
+|---|---|
+| `started` | the stream's models are loaded; `detail` names the source and bundle |
+| `camera_lost` | the source is lost or cannot be opened (also at start: a camera not plugged in yet), and after each failed attempt to reopen it; `detail` says when the next attempt is. Also when a stream stops for good on an error (`detail` starts with `stopped:`) |
+| `reconnected` | the source is back (also one that was not there at start) |
+| `no_face`, `face_found` | the face left or came back |
+| `end_of_stream` | a file source played to its end |
+| `shutting_down` | serve is stopping (`detail`: `signal` or `source ended`) |
+| `relay_connected` | with `serve --connect`: the relay is reached and the handshake passed |
+| `relay_lost` | with `serve --connect`: no relay answers at the address (down, or gone); sent, but delivered only if some path to a subscriber remains, so watch the metrics and the log too |
+| `relay_handshake_failed` | with `serve --connect`: the relay answered but the handshake failed (CURVE keys that do not match) |
+
+The three `relay_` events were added after the first release, keeping schema 1 (new values, no
+changed meaning); a reader from before them refuses a status with an event it does not know, so
+readers now accept any event string (check the ones you act on).
 
 A `seq` smaller than the last one seen means the publisher restarted.
 
@@ -81,7 +97,8 @@ STATUS_PREFIX = "edgeemo.status."
 # The label when no prediction was made (no face, or the ring buffer has not filled yet).
 NO_PREDICTION = "none"
 LABELS = (*EMOTIONS, NEUTRAL, NO_PREDICTION)
-STATUS_EVENTS = ("started", "camera_lost", "reconnected", "no_face", "face_found", "end_of_stream", "shutting_down")
+STATUS_EVENTS = ("started", "camera_lost", "reconnected", "no_face", "face_found", "end_of_stream", "shutting_down",
+                 "relay_connected", "relay_lost", "relay_handshake_failed")
 LATENCY_STAGES = ("capture", "wait", "landmarks", "classify", "publish")
 LATENCY_KEYS = (*LATENCY_STAGES, "total")
 
@@ -185,8 +202,9 @@ def unpack(topic: bytes | str, payload: bytes) -> dict[str, Any]:
     if message["seq"] < 0:
         raise EdgeemoError(f"{kind} field 'seq': {message['seq']} is negative")
     if kind == "status":
-        if message["event"] not in STATUS_EVENTS:
-            raise EdgeemoError(f"status field 'event': {message['event']!r} is not one of {', '.join(STATUS_EVENTS)}")
+        # A newer publisher may add events (as the relay_ ones were added): accept any string, as for keys.
+        if not message["event"]:
+            raise EdgeemoError("status field 'event': empty")
         return message
     if message["label"] not in LABELS:
         raise EdgeemoError(f"prediction field 'label': {message['label']!r} is not one of {', '.join(LABELS)}")
