@@ -74,6 +74,7 @@ class ServeOptions:
     show: bool = False
     network_timeout_s: float = DEFAULT_NETWORK_TIMEOUT_S  # an rtsp:// or http:// source's open and read timeout
     stale_s: float = DEFAULT_STALE_S  # /readyz fails while a stream has had no frame for this long
+    loop: bool = False  # video files start again at their end
 
 
 class StreamProcessor:
@@ -462,8 +463,8 @@ def _feed(camera: str, stream: str, options: ServeOptions, events: queue.SimpleQ
         events.put((stream, event, detail))
         ready.set()
 
-    source = ReopeningSource(make_source(spec, pace=options.pace, network_timeout_s=options.network_timeout_s),
-                             on_event=on_event)
+    source = ReopeningSource(make_source(spec, pace=options.pace, network_timeout_s=options.network_timeout_s,
+                                         loop=options.loop), on_event=on_event)
     return _Feed(stream, source, source.live or options.pace, ready, metrics)
 
 

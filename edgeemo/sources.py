@@ -153,17 +153,20 @@ class StreamSource(_OpenCVSource):
 class VideoFileSource(_OpenCVSource):
     """A video file, read at its own frame rate (``pace=True``, like a camera) or as fast as it decodes.
 
-    At the end of the file it ends, unless the file was deleted or changed while being read: then it
-    raises SourceLost, and a reopened source starts again from the first frame of what is there.
+    At the end of the file it ends (with ``loop``: starts again from its first frame, the pacing going on
+    unbroken, for a kiosk or a soak test), unless the file was deleted or changed while being read: then
+    it raises SourceLost, and a reopened source starts again from the first frame of what is there.
     """
 
     live = False
     _cannot_open_hint = "not a video OpenCV can decode"
 
-    def __init__(self, path: str | os.PathLike, *, pace: bool = True, name: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, *, pace: bool = True, loop: bool = False,
+                 name: str | None = None) -> None:
         self.path = Path(path)
         super().__init__(str(self.path), name or str(self.path))
         self.pace = pace
+        self.loop = loop
         self.fps = 0.0
         self._identity: tuple[int, int, int] | None = None  # the file read, to tell its end from its loss
         self._started = 0.0
@@ -191,10 +194,15 @@ class VideoFileSource(_OpenCVSource):
         self._index += 1
         return frame
 
-    def _no_frame(self) -> None:
+    def _no_frame(self) -> Frame | None:
         # A failed read is the end of the file, unless the file is no longer the one we opened.
         if _file_identity(self.path) != self._identity:
             raise SourceLost(f"{self.name}: the file was deleted or changed while being read")
+        if self.loop and self._index > 0:
+            self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self._capture.read()
+            if ok:
+                return frame, time.monotonic()
         return None
 
 
@@ -534,17 +542,18 @@ def redact_url(url: str) -> str:
 
 
 def make_source(spec: str, *, pace: bool = True, fps: float | None = None, flag: str = "--camera",
-                network_timeout_s: float = DEFAULT_NETWORK_TIMEOUT_S) -> FrameSource:
+                network_timeout_s: float = DEFAULT_NETWORK_TIMEOUT_S, loop: bool = False) -> FrameSource:
     """The source ``spec`` names: a camera index (``0``), a URL (``rtsp://...``, opened and read with
     ``network_timeout_s``), a folder of images (at ``fps``, or as fast as they load) or a video file
-    (paced at its frame rate unless ``pace`` is False). Errors name ``flag`` and the value."""
+    (paced at its frame rate unless ``pace`` is False, played again and again with ``loop``). Errors name
+    ``flag`` and the value."""
     if spec.isdigit():
         return CameraSource(int(spec), name=f"{flag} {spec}")
     if "://" in spec:
         return StreamSource(spec, name=f"{flag} {redact_url(spec)}", timeout_s=network_timeout_s)
     if Path(spec).is_dir():
         return ImageFolderSource(spec, fps=fps, name=f"{flag} {spec}")
-    return VideoFileSource(spec, pace=pace, name=f"{flag} {spec}")
+    return VideoFileSource(spec, pace=pace, loop=loop, name=f"{flag} {spec}")
 
 
 def _file_identity(path: Path) -> tuple[int, int, int] | None:

@@ -56,6 +56,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=positive_int, default=1, help="ONNX Runtime threads")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="ONNX Runtime provider")
     p.add_argument("--fast", action="store_true", help="read files as fast as possible (every frame processed)")
+    p.add_argument("--loop", action="store_true", help="play video files again from the start when they end")
     p.add_argument("--face-gap", type=_seconds, default=0.5, metavar="SECONDS",
                    help="a face gone longer than this empties the window (default 0.5; video time with --fast)")
     p.add_argument("--sndhwm", type=positive_int, default=100, help="messages queued per slow subscriber")
@@ -81,5 +82,5 @@ def run(args: argparse.Namespace) -> int:
         bind=args.bind, connect=args.connect, curve_keys=args.curve_keys, metrics_host=args.metrics_host,
         metrics_port=args.metrics_port, every=args.every, threads=args.threads, device=args.device,
         pace=not args.fast, face_gap_s=args.face_gap, sndhwm=args.sndhwm, show=args.show,
-        network_timeout_s=args.network_timeout, stale_s=args.stale_after,
+        network_timeout_s=args.network_timeout, stale_s=args.stale_after, loop=args.loop,
     ))
