@@ -38,6 +38,8 @@ STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 END_TO_END_BUCKETS = (0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.033, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0)
 DEFAULT_METRICS_HOST = "127.0.0.1"
 DEFAULT_METRICS_PORT = 9108
+# Beside /metrics (edgeemo.health): the process should be restarted / traffic should be sent here.
+LIVENESS_PATH, READINESS_PATH = "/healthz", "/readyz"
 
 
 class Metrics:
@@ -214,7 +216,7 @@ class _QuietHandler(WSGIRequestHandler):
 def health_app(metrics_app: Callable, health) -> Callable:
     """A WSGI app: ``/healthz`` and ``/readyz`` from ``health`` (``edgeemo.health.Health``: 200 or 503, with
     a plain-text reason), everything else from prometheus_client's app."""
-    checks = {"/healthz": health.liveness, "/readyz": health.readiness}
+    checks = {LIVENESS_PATH: health.liveness, READINESS_PATH: health.readiness}
 
     def app(environ, start_response):
         check = checks.get(environ.get("PATH_INFO", ""))

@@ -284,9 +284,12 @@ FEEDS_CLOSE_S = 0.5
 ERROR_LOG_EVERY_S = 60.0
 
 
-def serve(options: ServeOptions) -> int:
+def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
     """Run until every source has ended, or SIGINT/SIGTERM; returns the exit code: 0, or 1 when a stream
-    failed for good (an error that reopening cannot fix), so that a supervisor restarts the process."""
+    failed for good (an error that reopening cannot fix), so that a supervisor restarts the process.
+
+    ``shutdown``: the caller's, installed already (the command installs it before the slow imports);
+    None: serve installs its own, and restores the signals when it returns."""
     from edgeemo.landmarker import FaceMeshLandmarker
 
     if options.device not in PROVIDERS:
@@ -304,7 +307,10 @@ def serve(options: ServeOptions) -> int:
         ready.set()
 
     # First of all: a signal during the seconds spent loading must end the process as promptly.
-    shutdown = Shutdown(on_stop=interrupt).install()
+    own = shutdown is None
+    if own:
+        shutdown = Shutdown().install()
+    shutdown.on_stop(interrupt)
     stop = shutdown.stop
     try:
         # Bind (or connect) first: subscribers can connect while the models and MediaPipe load.
@@ -358,7 +364,8 @@ def serve(options: ServeOptions) -> int:
                 if options.show:
                     cv2.destroyAllWindows()
     finally:
-        shutdown.restore()
+        if own:
+            shutdown.restore()
     failed = [feed for feed in feeds if feed.failure is not None]
     return 1 if failed and not stop.is_set() else 0
 

@@ -1,7 +1,7 @@
 """Bounded shutdown for ``edgeemo serve``: SIGINT or SIGTERM ends the process within 2 s, whatever it is doing.
 
-    shutdown = Shutdown(on_stop=interrupt_sources)   # in the main thread
-    shutdown.install()
+    shutdown = Shutdown().install()       # in the main thread, as early as possible
+    shutdown.on_stop(interrupt_sources)   # once there is something to interrupt
     try:
         ... run until shutdown.stop is set ...
     finally:
@@ -26,6 +26,8 @@ import threading
 from collections.abc import Callable
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# What serve promises its supervisors (systemd's TimeoutStopSec, Kubernetes' grace period must be longer).
+STOP_WITHIN_S = 2.0
 # Under 2 s from the signal to the exit, with room for the interpreter's own exit after serve returns.
 DEFAULT_GRACE_S = 1.5
 
@@ -50,11 +52,24 @@ class Shutdown:
         self.grace_s = grace_s
         self.signal_name: str | None = None
         self._on_stop = on_stop
+        self._lock = threading.Lock()
         self._signals = 0
         self._previous: dict[int, object] = {}
         self._previous_fd = -1
         self._read_fd = self._write_fd = -1
         self._watcher: threading.Thread | None = None
+
+    @property
+    def installed(self) -> bool:
+        return self._watcher is not None
+
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on the first signal; at once if it has already come."""
+        with self._lock:
+            self._on_stop = callback
+            requested = self.stop.is_set()
+        if requested:
+            callback()
 
     def install(self) -> Shutdown:
         """Take over SIGINT and SIGTERM. Only the main thread may (Python's rule): elsewhere this does nothing,
@@ -88,12 +103,14 @@ class Shutdown:
         if self._signals > 1:
             force_exit(128 + signum, f"second {name}: exiting now")
         self.signal_name = name
-        self.stop.set()
         timer = threading.Timer(self.grace_s, force_exit,
                                 (0, f"{name}: shutdown took over {self.grace_s:g} s; exiting without waiting for the rest"))
         timer.daemon = True
         timer.start()
-        self._on_stop()
+        with self._lock:
+            self.stop.set()
+            callback = self._on_stop
+        callback()
 
     def _watch(self) -> None:
         while True:

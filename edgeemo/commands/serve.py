@@ -74,13 +74,20 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeemo.serve import ServeOptions, serve, stream_ids
+    from edgeemo.shutdown import Shutdown
 
-    cameras = tuple(args.camera or ("0",))
-    return serve(ServeOptions(
-        cameras=cameras, model=args.model, streams=stream_ids(cameras, args.stream and tuple(args.stream)),
-        bind=args.bind, connect=args.connect, curve_keys=args.curve_keys, metrics_host=args.metrics_host,
-        metrics_port=args.metrics_port, every=args.every, threads=args.threads, device=args.device,
-        pace=not args.fast, face_gap_s=args.face_gap, sndhwm=args.sndhwm, show=args.show,
-        network_timeout_s=args.network_timeout, stale_s=args.stale_after, loop=args.loop,
-    ))
+    # Before the imports that take seconds (OpenCV, NumPy, then MediaPipe): SIGTERM from here on exits 0.
+    shutdown = Shutdown().install()
+    try:
+        from edgeemo.serve import ServeOptions, serve, stream_ids
+
+        cameras = tuple(args.camera or ("0",))
+        return serve(ServeOptions(
+            cameras=cameras, model=args.model, streams=stream_ids(cameras, args.stream and tuple(args.stream)),
+            bind=args.bind, connect=args.connect, curve_keys=args.curve_keys, metrics_host=args.metrics_host,
+            metrics_port=args.metrics_port, every=args.every, threads=args.threads, device=args.device,
+            pace=not args.fast, face_gap_s=args.face_gap, sndhwm=args.sndhwm, show=args.show,
+            network_timeout_s=args.network_timeout, stale_s=args.stale_after, loop=args.loop,
+        ), shutdown)
+    finally:
+        shutdown.restore()
