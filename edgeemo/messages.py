@@ -50,17 +50,21 @@ Status payload (topic ``edgeemo.status.<stream>``), on events:
 | `event` | str | one of the events below |
 | `detail` | str | human-readable detail, may be empty |
 
-| `event` | when |
-|---|---|
-| `started` | the stream's models are loaded; `detail` names the source and bundle |
-| `camera_lost` | the source is lost or cannot be opened (also at start: a camera not plugged in yet), and after each failed attempt to reopen it; `detail` says when the next attempt is. Also when a stream stops for good on an error (`detail` starts with `stopped:`) |
-| `reconnected` | the source is back (also one that was not there at start) |
-| `no_face`, `face_found` | the face left or came back |
-| `end_of_stream` | a file source played to its end |
-| `shutting_down` | serve is stopping (`detail`: `signal` or `source ended`) |
-| `relay_connected` | with `serve --connect`: the relay is reached and the handshake passed |
-| `relay_lost` | with `serve --connect`: no relay answers at the address (down, or gone); sent, but delivered only if some path to a subscriber remains, so watch the metrics and the log too |
-| `relay_handshake_failed` | with `serve --connect`: the relay answered but the handshake failed (CURVE keys that do not match) |
+Events (``detail`` says more, in words):
+
+- `started`: the stream's models are loaded; the detail names the source and the bundle.
+- `camera_lost`: the source is lost or cannot be opened (also at start: a camera not plugged in yet),
+  and again after each failed attempt to reopen it, saying when the next one is; also when a stream
+  stops for good on an error (the detail starts with `stopped:`).
+- `reconnected`: the source is back (also one that was not there at start).
+- `no_face`, `face_found`: the face left, or came back.
+- `end_of_stream`: a file source played to its end.
+- `shutting_down`: serve is stopping (detail `signal` or `source ended`).
+- `relay_connected`: with `serve --connect`, the relay is reached and the handshake passed.
+- `relay_lost`: with `serve --connect`, no relay answers (down, or gone). Sent, but delivered only once
+  a path to the subscriber exists again: watch the metrics and the log as well.
+- `relay_handshake_failed`: with `serve --connect`, the relay answered but the handshake failed (CURVE
+  keys that do not match).
 
 The three `relay_` events were added after the first release, keeping schema 1 (new values, no
 changed meaning); a reader from before them refuses a status with an event it does not know, so

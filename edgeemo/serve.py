@@ -354,10 +354,10 @@ def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
                         _process(feeds, processors, publisher, events, ready, stop, options.show, health,
                                  metrics)
                 health.stopping()
-                why = f"signal {shutdown.signal_name}" if stop.is_set() else "source ended"
+                why = "signal" if stop.is_set() else "source ended"
                 for feed in feeds:
-                    publisher.publish_status(feed.stream, "shutting_down", "signal" if stop.is_set() else "source ended")
-                log.info("shutting down (%s)", why)
+                    publisher.publish_status(feed.stream, "shutting_down", why)
+                log.info("shutting down (%s)", f"signal {shutdown.signal_name}" if stop.is_set() else "sources ended")
             finally:
                 if server is not None:
                     server.close()

@@ -103,8 +103,8 @@ class Shutdown:
         if self._signals > 1:
             force_exit(128 + signum, f"second {name}: exiting now")
         self.signal_name = name
-        timer = threading.Timer(self.grace_s, force_exit,
-                                (0, f"{name}: shutdown took over {self.grace_s:g} s; exiting without waiting for the rest"))
+        why = f"{name}: shutdown took over {self.grace_s:g} s; exiting without waiting for the rest"
+        timer = threading.Timer(self.grace_s, force_exit, (0, why))
         timer.daemon = True
         timer.start()
         with self._lock:

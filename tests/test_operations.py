@@ -94,7 +94,8 @@ class Statuses:
                 self.predictions[message["stream"]] = self.predictions.get(message["stream"], 0) + 1
 
     def count(self, event: str, stream: str = "cam0", containing: str = "") -> int:
-        return sum(1 for m in self.events if m["event"] == event and m["stream"] == stream and containing in m["detail"])
+        return sum(1 for m in self.events
+                   if m["event"] == event and m["stream"] == stream and containing in m["detail"])
 
     def wait_for(self, event: str, stream: str = "cam0", containing: str = "", times: int = 1,
                  timeout_s: float = 90) -> None:

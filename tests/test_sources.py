@@ -118,6 +118,13 @@ def test_backoff_grows_to_its_bound():
             Backoff(**bad)
 
 
+def test_a_looping_video_starts_again_at_its_end(tmp_path, faces):
+    source = VideoFileSource(write_video(tmp_path / "three.avi", faces[:3]), pace=False, loop=True)
+    with source:
+        got = [which(source.read()[0], faces) for _ in range(7)]
+    assert got == [0, 1, 2, 0, 1, 2, 0]
+
+
 def test_file_that_ends_is_not_reopened(tmp_path, faces):
     events = []
     source = ReopeningSource(VideoFileSource(write_video(tmp_path / "a.avi", faces), pace=False), backoff=QUICK,

@@ -263,8 +263,10 @@ def summarise_soak(watch: Watch, start: float, end: float, gaps_before: int) -> 
         "rss_growth_pct_end": round(100 * (last["rss_mb"] - base["rss_mb"]) / base["rss_mb"], 2),
         "sequence_gaps": sum(g["missed"] for g in watch.gaps[gaps_before:] if g["t"] <= end),
         "predictions_received": watch.predictions,
-        "frames_read_per_s": round(frames / span, 2) if span else None,
-        "frames_dropped": dropped, "frames_dropped_pct": round(100 * dropped / (frames + dropped), 2) if frames else None,
+        "frames_processed_per_s": round(frames / span, 2) if span else None,
+        # edgeemo_frames_total counts the frames processed; the source gave those and the dropped ones.
+        "frames_dropped": dropped,
+        "frames_dropped_pct": round(100 * dropped / (frames + dropped), 2) if frames + dropped else None,
         "frames_corrupt": last.get("edgeemo_frames_corrupt_total", 0),
         "stream_errors": last.get("edgeemo_stream_errors_total", 0),
         "readyz_failures": sum(1 for s in samples if s["readyz"] != 200),
@@ -368,7 +370,8 @@ def write(out: Path, result: dict) -> list[Path]:
     lines = [
         "# Soak and faults: edgeemo serve unattended",
         "",
-        f"{result['date']}, `{result['command']}`{'' if result['minutes'] >= 10 else ' (short run: not for the record)'}.",
+        f"{result['date']}, `{result['command']}`"
+        + ("." if result["minutes"] >= 10 else " (short run: not for the record)."),
         "",
         machine_line(result),
         "",
@@ -386,12 +389,14 @@ def write(out: Path, result: dict) -> list[Path]:
         f"| RSS growth after the first minute (at the end) | {s['rss_growth_pct_end']:.2f} % |",
         f"| sequence gaps on the subscriber | {s['sequence_gaps']} |",
         f"| predictions received | {s['predictions_received']} |",
-        f"| frames read per second | {s['frames_read_per_s']} |",
-        f"| frames dropped (processing slower than the source) | {s['frames_dropped']:.0f} ({s['frames_dropped_pct']} %) |",
+        f"| frames processed per second | {s['frames_processed_per_s']} |",
+        f"| frames dropped (processing slower than the source) | {s['frames_dropped']:.0f} "
+        f"({s['frames_dropped_pct']} %) |",
         f"| corrupt frames, stream errors | {s['frames_corrupt']:.0f}, {s['stream_errors']:.0f} |",
         f"| /healthz, /readyz failures among the samples | {s['healthz_failures']}, {s['readyz_failures']} |",
         "",
-        f"Load average (1, 5, 15 min) through the soak: {'; '.join(', '.join(f'{x:g}' for x in la) for la in s['load_average'])}. "
+        "Load average (1, 5, 15 min) through the soak: "
+        f"{'; '.join(', '.join(f'{x:g}' for x in la) for la in s['load_average'])}. "
         "The machine's 2 cores are shared with other work: drops follow its load, not serve alone.",
         "",
         "## Faults (same process, one after the other)",
