@@ -230,8 +230,10 @@ def test_one_streams_lost_camera_and_corrupt_frame_stay_its_own(bundle, face, tm
     (folder / "020.png").write_bytes(b"\x89PNG but not really")  # replaces one face: a damaged file
     clip = write_clip(tmp_path / "face.mp4", [face] * 40)
     port = free_port()
-    with serving("--camera", ABSENT_CAMERA, "--camera", str(folder), "--camera", str(clip), "--model", str(bundle),
-                 metrics_port=port) as (process, sub, _):
+    # --fast: the folder and the clip are read on the loop's thread, every frame processed (the camera, being
+    # live, still on its own thread), so the predictions can be counted exactly.
+    with serving("--camera", ABSENT_CAMERA, "--camera", str(folder), "--camera", str(clip), "--fast",
+                 "--model", str(bundle), metrics_port=port) as (process, sub, _):
         seen = Statuses(sub, process)
         seen.wait_for("end_of_stream", stream="cam1")
         seen.wait_for("end_of_stream", stream="cam2")
