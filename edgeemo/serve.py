@@ -6,6 +6,11 @@ camera drops frames and counts them instead of falling behind; files read as fas
 the pipeline's thread, every frame processed. One processing loop serves every stream in turn, each with
 its own face mesh, ring buffer and models, and publishes them all on one socket, which binds (subscribers
 connect to it) or connects to an ``edgeemo relay``.
+
+Left alone for weeks (docs/operations.md): a live source that is not there at start is waited for like
+one lost later; what goes wrong in one stream stays in it; SIGTERM ends the process within 2 s whatever
+the sources do (``edgeemo.shutdown``); /healthz and /readyz say whether the loop turns and every stream
+has frames (``edgeemo.health``).
 """
 
 from __future__ import annotations
