@@ -296,3 +296,10 @@ def test_slot_alone():
     slot.close(SourceLost("camera 0: no frame"))
     with pytest.raises(SourceLost):
         slot.take()
+
+
+def test_the_cli_default_network_timeout_is_the_sources():
+    from edgeemo.commands.serve import DEFAULT_NETWORK_TIMEOUT_S as cli_default
+    from edgeemo.sources import DEFAULT_NETWORK_TIMEOUT_S
+
+    assert cli_default == DEFAULT_NETWORK_TIMEOUT_S  # kept apart only so that building the parser skips cv2
