@@ -33,7 +33,8 @@ STATUS_PREFIX = "edgeemo.status."
 # The label when no prediction was made (no face, or the ring buffer has not filled yet).
 NO_PREDICTION = "none"
 LABELS = (*EMOTIONS, NEUTRAL, NO_PREDICTION)
-STATUS_EVENTS = ("started", "camera_lost", "reconnected", "no_face", "face_found", "end_of_stream", "shutting_down")
+STATUS_EVENTS = ("started", "camera_lost", "reconnected", "no_face", "face_found", "end_of_stream", "shutting_down",
+                 "relay_connected", "relay_lost", "relay_handshake_failed")
 LATENCY_STAGES = ("capture", "wait", "landmarks", "classify", "publish")
 LATENCY_KEYS = (*LATENCY_STAGES, "total")
 
@@ -137,8 +138,9 @@ def unpack(topic: bytes | str, payload: bytes) -> dict[str, Any]:
     if message["seq"] < 0:
         raise EdgeemoError(f"{kind} field 'seq': {message['seq']} is negative")
     if kind == "status":
-        if message["event"] not in STATUS_EVENTS:
-            raise EdgeemoError(f"status field 'event': {message['event']!r} is not one of {', '.join(STATUS_EVENTS)}")
+        # A newer publisher may add events (as the relay_ ones were added): accept any string, as for keys.
+        if not message["event"]:
+            raise EdgeemoError("status field 'event': empty")
         return message
     if message["label"] not in LABELS:
         raise EdgeemoError(f"prediction field 'label': {message['label']!r} is not one of {', '.join(LABELS)}")

@@ -4,7 +4,7 @@
     cam = metrics.stream("cam0")          # label values resolved once, not per frame
     cam.frame(); cam.face_found(); cam.prediction("happiness")
     cam.observe_latency(payload["latency"])  # the map a published prediction carries
-    server = serve_metrics(metrics.registry, port=9108)
+    server = serve_metrics(metrics.registry, port=9108, health=health)   # + /healthz, /readyz
     ...
     server.close()
 
@@ -20,9 +20,13 @@ objective would sit.
 from __future__ import annotations
 
 import errno
-from collections.abc import Mapping
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_wsgi_app
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
@@ -34,6 +38,8 @@ STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 END_TO_END_BUCKETS = (0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.033, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0)
 DEFAULT_METRICS_HOST = "127.0.0.1"
 DEFAULT_METRICS_PORT = 9108
+# Beside /metrics (edgeemo.health): the process should be restarted / traffic should be sent here.
+LIVENESS_PATH, READINESS_PATH = "/healthz", "/readyz"
 
 
 class Metrics:
@@ -64,6 +70,30 @@ class Metrics:
         self.source_reopens = Counter(
             "edgeemo_source_reopens", "Times a lost source was opened again", stream, registry=registry
         )
+        self.source_open_failures = Counter(
+            "edgeemo_source_open_failures", "Attempts to open a source (at start or after a loss) that failed",
+            stream, registry=registry,
+        )
+        self.frames_corrupt = Counter(
+            "edgeemo_frames_corrupt", "Frames skipped because they could not be decoded or were not an image",
+            stream, registry=registry,
+        )
+        self.stream_errors = Counter(
+            "edgeemo_stream_errors", "Errors in one stream's capture or processing, kept from the other streams",
+            stream, registry=registry,
+        )
+        self.last_frame_age = Gauge(
+            "edgeemo_last_frame_age_seconds", "Seconds since the stream's last frame (before its first: since start)",
+            stream, registry=registry,
+        )
+        self.relay_connected = Gauge(
+            "edgeemo_relay_connected", "With --connect: 1 while the relay is reached and the handshake passed, "
+            "else 0 (always 0 when binding)", registry=registry,
+        )
+        self.relay_handshake_failures = Counter(
+            "edgeemo_relay_handshake_failures", "With --connect: handshakes with the relay that failed "
+            "(CURVE keys that do not match)", registry=registry,
+        )
         self.stage_latency = Histogram(
             "edgeemo_stage_latency_seconds", "Seconds per pipeline stage and frame (as in the prediction message)",
             ("stream", "stage"), buckets=STAGE_BUCKETS, registry=registry,
@@ -72,6 +102,15 @@ class Metrics:
             "edgeemo_end_to_end_latency_seconds", "Seconds from a frame's capture to its prediction's publication",
             stream, buckets=END_TO_END_BUCKETS, registry=registry,
         )
+
+        self._handshake_failures = 0
+
+    def relay_state(self, peers: int, handshake_failures: int) -> None:
+        """The relay connection now, and its handshake failures so far (``edgeemo.peers.PeerMonitor``)."""
+        self.relay_connected.set(1 if peers else 0)
+        if handshake_failures > self._handshake_failures:
+            self.relay_handshake_failures.inc(handshake_failures - self._handshake_failures)
+            self._handshake_failures = handshake_failures
 
     def set_bundle(self, bundle: str) -> None:
         self._info.info({"version": __version__, "bundle": bundle})
@@ -91,6 +130,10 @@ class StreamMetrics:
         self._predictions = {label: metrics.predictions.labels(stream, label) for label in LABELS}
         self._frames_dropped = metrics.frames_dropped.labels(stream)
         self._reopens = metrics.source_reopens.labels(stream)
+        self._open_failures = metrics.source_open_failures.labels(stream)
+        self._corrupt = metrics.frames_corrupt.labels(stream)
+        self._errors = metrics.stream_errors.labels(stream)
+        self._frame_age = metrics.last_frame_age.labels(stream)
         self._stages = tuple((stage, metrics.stage_latency.labels(stream, stage)) for stage in LATENCY_STAGES)
         self._end_to_end = metrics.end_to_end_latency.labels(stream)
 
@@ -112,6 +155,19 @@ class StreamMetrics:
     def source_reopened(self) -> None:
         self._reopens.inc()
 
+    def source_open_failed(self, count: int = 1) -> None:
+        self._open_failures.inc(count)
+
+    def frames_corrupt(self, count: int = 1) -> None:
+        self._corrupt.inc(count)
+
+    def stream_error(self) -> None:
+        self._errors.inc()
+
+    def watch_frame_age(self, age: Callable[[], float]) -> None:
+        """Read the last frame's age from ``age`` at each scrape (``edgeemo.health.Health.frame_age``)."""
+        self._frame_age.set_function(age)
+
     def observe_latency(self, latency: Mapping[str, float]) -> None:
         """Observe each stage and the total of a prediction message's ``latency`` map."""
         for stage, histogram in self._stages:
@@ -120,7 +176,7 @@ class StreamMetrics:
 
 
 class MetricsServer:
-    """The running /metrics endpoint; ``close()`` stops it."""
+    """The running metrics endpoint (and health endpoints); ``close()`` stops it."""
 
     def __init__(self, server, thread) -> None:
         self._server = server
@@ -128,9 +184,13 @@ class MetricsServer:
         self.host, self.port = server.server_address[:2]
 
     @property
-    def url(self) -> str:
+    def base_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/metrics"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/metrics"
 
     def close(self) -> None:
         self._server.shutdown()
@@ -144,14 +204,52 @@ class MetricsServer:
         self.close()
 
 
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a slow client never holds up shutdown
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's signature
+        """A probe every few seconds would fill the log: log nothing."""
+
+
+def health_app(metrics_app: Callable, health) -> Callable:
+    """A WSGI app: ``/healthz`` and ``/readyz`` from ``health`` (``edgeemo.health.Health``: 200 or 503, with
+    a plain-text reason), everything else from prometheus_client's app."""
+    checks = {LIVENESS_PATH: health.liveness, READINESS_PATH: health.readiness}
+
+    def app(environ, start_response):
+        check = checks.get(environ.get("PATH_INFO", ""))
+        if check is None:
+            return metrics_app(environ, start_response)
+        ok, text = check()
+        body = (text + "\n").encode()
+        start_response("200 OK" if ok else "503 Service Unavailable",
+                       [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return app
+
+
 def serve_metrics(
-    registry: CollectorRegistry, host: str = DEFAULT_METRICS_HOST, port: int = DEFAULT_METRICS_PORT
+    registry: CollectorRegistry, host: str = DEFAULT_METRICS_HOST, port: int = DEFAULT_METRICS_PORT, *, health=None
 ) -> MetricsServer:
-    """Serve ``registry`` at http://HOST:PORT/metrics on a daemon thread (port 0: any free port)."""
+    """Serve ``registry`` at http://HOST:PORT/metrics on a daemon thread (port 0: any free port), and with
+    ``health`` (``edgeemo.health.Health``) /healthz and /readyz beside it.
+
+    prometheus_client's own start_http_server serves only the registry, so this builds the same server
+    (its WSGI app on wsgiref, a thread per request) with the health paths in front."""
+    app = make_wsgi_app(registry)
+    if health is not None:
+        app = health_app(app, health)
     try:
-        server, thread = start_http_server(port, addr=host, registry=registry)
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+        server_class = type("_Server", (_ThreadingServer,), {"address_family": family})
+        server = make_server(host, port, app, server_class, handler_class=_QuietHandler)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise EdgeemoError(f"--metrics-port {port}: already in use on {host} (pick another port)") from None
         raise EdgeemoError(f"--metrics-port {port} on {host}: {exc.strerror or exc}") from None
+    thread = threading.Thread(target=server.serve_forever, name="edgeemo-metrics", daemon=True)
+    thread.start()
     return MetricsServer(server, thread)

@@ -12,6 +12,7 @@ import zmq
 from edgeemo.errors import EdgeemoError
 from edgeemo.keys import Authenticator, ClientKeys, ServerKeys, make_client, make_server, require_keys
 from edgeemo.messages import DEFAULT_ENDPOINT, build_prediction, build_status, prediction_topic, status_topic
+from edgeemo.peers import PeerMonitor
 
 DEFAULT_SNDHWM = 100  # about 3 s of predictions at 30 frames/s per subscriber; older ones are not worth keeping
 DEFAULT_LINGER_S = 0.5
@@ -32,7 +33,8 @@ class PredictionPublisher:
     The socket binds ``endpoint`` (subscribers connect to it), or with ``connect`` connects to it: to a
     relay's publisher side (``edgeemo.relay``), which many publishers share. ``curve`` encrypts: server keys
     when binding, client keys (trusting the relay's server key) when connecting; an endpoint off loopback
-    is refused without them (``edgeemo.keys``).
+    is refused without them (``edgeemo.keys``). Connecting, ``peer_monitor`` (``edgeemo.peers``) tells
+    whether the relay is reached; binding, it is None.
 
     Not thread-safe: make one per thread (a ZeroMQ socket must be used from one thread).
     """
@@ -60,6 +62,8 @@ class PredictionPublisher:
             make_server(self._socket, curve)
         elif curve is not None:
             make_client(self._socket, curve)
+        # Connecting, nothing fails when the relay is down or refuses our keys: watch the connection.
+        self.peer_monitor = PeerMonitor(self._socket, endpoint, peer="relay") if connect else None
         try:
             if connect:
                 self._socket.connect(endpoint)
@@ -115,6 +119,8 @@ class PredictionPublisher:
 
     def close(self) -> None:
         """Close the socket, waiting at most ``linger_s`` for queued messages to leave."""
+        if getattr(self, "peer_monitor", None) is not None:
+            self.peer_monitor.close()
         self._socket.close(linger=self._linger_ms)
         if self._auth is not None:
             self._auth.stop()

@@ -6,14 +6,20 @@ camera drops frames and counts them instead of falling behind; files read as fas
 the pipeline's thread, every frame processed. One processing loop serves every stream in turn, each with
 its own face mesh, ring buffer and models, and publishes them all on one socket, which binds (subscribers
 connect to it) or connects to an ``edgeemo relay``.
+
+Left alone for weeks (docs/operations.md): a live source that is not there at start is waited for like
+one lost later; what goes wrong in one stream stays in it; SIGTERM ends the process within 2 s whatever
+the sources do (``edgeemo.shutdown``); /healthz and /readyz say whether the loop turns and every stream
+has frames (``edgeemo.health``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import os
 import queue
-import signal
 import sys
 import threading
 import time
@@ -25,19 +31,30 @@ import numpy as np
 
 from edgeemo.bundle import ModelBundle, load_bundle
 from edgeemo.classifier import EmotionClassifier
+from edgeemo.device import PROVIDERS, check_device
 from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
+from edgeemo.health import DEFAULT_STALE_S, Health
 from edgeemo.info import DEFAULT_BUNDLE
 from edgeemo.keys import ClientKeys, ServerKeys, load_client_keys, load_server_keys
 from edgeemo.messages import DEFAULT_ENDPOINT, check_stream
 from edgeemo.metrics import DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT, Metrics, StreamMetrics, serve_metrics
 from edgeemo.normalize import normalize_landmarks
+from edgeemo.peers import CONNECTED, HANDSHAKE_FAILED, NO_PEER
 from edgeemo.publisher import PredictionPublisher
 from edgeemo.ringbuffer import RingBuffer
-from edgeemo.sources import CaptureThread, FrameSource, LatestFrameSlot, ReopeningSource, make_source
+from edgeemo.shutdown import Shutdown
+from edgeemo.sources import (
+    DEFAULT_NETWORK_TIMEOUT_S,
+    CaptureThread,
+    CorruptFrame,
+    LatestFrameSlot,
+    ReopeningSource,
+    make_source,
+)
 
 DEMO_CLIP = Path(__file__).parent / "resources" / "demo" / "smile.mp4"
-PROVIDERS = {"cpu": ("CPUExecutionProvider",), "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider")}
+log = logging.getLogger("edgeemo.serve")
 # --show's overlay (BGR): landmark dots, score bars from x = SCORE_BAR_X, SCORE_BAR_PX long at score 1
 LANDMARK_COLOUR, SCORE_COLOUR = (0, 255, 0), (0, 200, 255)
 SCORE_BAR_X, SCORE_BAR_PX = 90, 100
@@ -60,6 +77,9 @@ class ServeOptions:
     face_gap_s: float = 0.5  # a face gone longer than this empties the window
     sndhwm: int = 100
     show: bool = False
+    network_timeout_s: float = DEFAULT_NETWORK_TIMEOUT_S  # an rtsp:// or http:// source's open and read timeout
+    stale_s: float = DEFAULT_STALE_S  # /readyz fails while a stream has had no frame for this long
+    loop: bool = False  # video files start again at their end
 
 
 class StreamProcessor:
@@ -184,14 +204,20 @@ class _SignallingSlot(LatestFrameSlot):
 class _Feed:
     """One stream's source as the processing loop sees it: ``next()`` gives a frame that is ready now, or
     None; ``ended`` once the source has ended. A threaded feed is captured on its own thread (live and
-    paced sources); an unthreaded one is read on the loop's thread, every frame, as fast as it decodes."""
+    paced sources); an unthreaded one is read on the loop's thread, every frame, as fast as it decodes.
 
-    def __init__(self, stream: str, source: FrameSource, threaded: bool, ready: threading.Event,
+    A live source (camera, URL) is opened on its capture thread and, if it is not there yet, waited for
+    with backoff like one lost later: a camera that enumerates after boot is a fault of the world, not a
+    usage error. Files are opened at once, so a wrong path is a one-line error (exit 2)."""
+
+    def __init__(self, stream: str, source: ReopeningSource, threaded: bool, ready: threading.Event,
                  metrics: StreamMetrics) -> None:
         self.stream, self.source, self.metrics = stream, source, metrics
-        self.capture = CaptureThread(source, _SignallingSlot(ready)) if threaded else None
+        self.capture = (CaptureThread(source, _SignallingSlot(ready), open_in_thread=source.live,
+                                      retry_open=source.live) if threaded else None)
         self.ended = False
-        self._dropped = 0
+        self.failure: str | None = None  # why the stream ended, when it failed rather than ended
+        self._dropped = self._corrupt = self._open_failures = 0
 
     def open(self) -> None:
         if self.capture is not None:
@@ -207,31 +233,68 @@ class _Feed:
         return None
 
     def next(self) -> tuple[np.ndarray, float, float] | None:
+        """A frame that is ready now, or None; raises what ended the source if it failed."""
+        self._count()
         if self.capture is None:
             started = time.monotonic()
-            item = self.source.read()
+            try:
+                item = self.source.read()
+            except CorruptFrame:
+                self.metrics.frames_corrupt()
+                return None
             if item is None:
                 self.ended = True
                 return None
             return item[0], item[1], item[1] - started
         slot = self.capture.slot
-        item = slot.take(timeout_s=0)
-        if slot.dropped > self._dropped:
-            self.metrics.frames_dropped(slot.dropped - self._dropped)
-            self._dropped = slot.dropped
-        if item is None and slot.ended:
-            self.ended = True
+        try:
+            item = slot.take(timeout_s=0)
+        finally:
+            if slot.ended:
+                self.ended = True
         return item
 
-    def close(self) -> None:
+    def _count(self) -> None:
+        """Hand the capture side's counters (plain ints it alone writes) to the metrics."""
         if self.capture is not None:
-            self.capture.stop()
-        else:
-            self.source.close()
+            slot = self.capture.slot
+            dropped, corrupt = slot.dropped, slot.corrupt
+            if dropped > self._dropped:
+                self.metrics.frames_dropped(dropped - self._dropped)
+                self._dropped = dropped
+            if corrupt > self._corrupt:
+                self.metrics.frames_corrupt(corrupt - self._corrupt)
+                self._corrupt = corrupt
+        failures = self.source.open_failures
+        if failures > self._open_failures:
+            self.metrics.source_open_failed(failures - self._open_failures)
+            self._open_failures = failures
+
+    def interrupt(self) -> None:
+        self.source.interrupt()
+
+    def close(self, timeout_s: float | None = None) -> bool:
+        """Stop the source; False if its capture thread is still stuck in it after ``timeout_s``."""
+        if self.capture is not None:
+            return self.capture.stop(timeout_s)
+        self.source.close()
+        return True
 
 
-def serve(options: ServeOptions) -> int:
-    """Run until every source has ended, or SIGINT/SIGTERM; returns the exit code."""
+# Shutdown: what the feeds' capture threads get, all together, to let go of their sources; with the
+# publisher's linger (0.5 s) it stays inside the watchdog's 1.5 s (edgeemo.shutdown).
+FEEDS_CLOSE_S = 0.5
+# One stream's repeated errors: logged once, then once a minute with a count, so a bad stream cannot
+# flood the journal.
+ERROR_LOG_EVERY_S = 60.0
+
+
+def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
+    """Run until every source has ended, or SIGINT/SIGTERM; returns the exit code: 0, or 1 when a stream
+    failed for good (an error that reopening cannot fix), so that a supervisor restarts the process.
+
+    ``shutdown``: the caller's, installed already (the command installs it before the slow imports);
+    None: serve installs its own, and restores the signals when it returns."""
     from edgeemo.landmarker import FaceMeshLandmarker
 
     if options.device not in PROVIDERS:
@@ -239,71 +302,169 @@ def serve(options: ServeOptions) -> int:
     if options.show:
         check_display()
     streams = stream_ids(options.cameras, options.streams)
-    stop = threading.Event()
     ready = threading.Event()  # set by capture threads: a frame or an event is waiting
     events: queue.SimpleQueue = queue.SimpleQueue()
-    # Bind (or connect) first: subscribers can connect while the models and MediaPipe load.
-    with PredictionPublisher(options.connect or options.bind, connect=options.connect is not None,
-                             curve=_curve_keys(options), sndhwm=options.sndhwm) as publisher:
-        bundle = load_bundle(options.model or _default_bundle())
-        metrics = Metrics(bundle=bundle.bundle_id)
-        server = serve_metrics(metrics.registry, options.metrics_host, options.metrics_port) if options.metrics_port else None
-        feeds = [_feed(camera, stream, options, events, ready, metrics.stream(stream))
-                 for camera, stream in zip(options.cameras, streams)]
-        previous = {s: signal.signal(s, lambda *_: _interrupt(stop, feeds)) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            with contextlib.ExitStack() as stack:
-                processors = {}
-                for feed in feeds:
-                    # Each stream its own face tracker and models: neither holds state another may see.
-                    landmarker = stack.enter_context(FaceMeshLandmarker(static=False))
-                    classifier = EmotionClassifier(bundle, PROVIDERS[options.device], options.threads)
-                    processors[feed.stream] = StreamProcessor(feed.stream, bundle, classifier, landmarker, publisher,
-                                                              feed.metrics, options.every, options.face_gap_s)
-                for feed in feeds:
-                    publisher.publish_status(feed.stream, "started", f"{feed.source.name}; bundle {bundle.bundle_id}")
-                for feed in feeds:
-                    feed.open()
-                    stack.callback(feed.close)
-                    processors[feed.stream].frame_interval_s = feed.video_frame_interval()
-                _process(feeds, processors, publisher, events, ready, stop, options.show)
+    feeds: list[_Feed] = []
+
+    def interrupt() -> None:  # on the signal watcher's thread: only flags and interrupts
+        for feed in list(feeds):
+            feed.interrupt()
+        ready.set()
+
+    # First of all: a signal during the seconds spent loading must end the process as promptly.
+    own = shutdown is None
+    if own:
+        shutdown = Shutdown().install()
+    shutdown.on_stop(interrupt)
+    stop = shutdown.stop
+    try:
+        # Bind (or connect) first: subscribers can connect while the models and MediaPipe load.
+        with PredictionPublisher(options.connect or options.bind, connect=options.connect is not None,
+                                 curve=_curve_keys(options), sndhwm=options.sndhwm) as publisher:
+            bundle = load_bundle(options.model or _default_bundle())
+            providers = check_device(options.device, bundle.models[0].path)
+            metrics = Metrics(bundle=bundle.bundle_id)
+            health = Health(streams, stale_s=options.stale_s)
+            feeds.extend(_feed(camera, stream, options, events, ready, metrics.stream(stream))
+                         for camera, stream in zip(options.cameras, streams))
             for feed in feeds:
-                publisher.publish_status(feed.stream, "shutting_down", "signal" if stop.is_set() else "source ended")
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+                feed.metrics.watch_frame_age(functools.partial(health.frame_age, feed.stream))
+            server = (serve_metrics(metrics.registry, options.metrics_host, options.metrics_port, health=health)
+                      if options.metrics_port else None)
             if server is not None:
-                server.close()
-            if options.show:
-                cv2.destroyAllWindows()
-    return 0
+                log.info("metrics on %s, health on %s/healthz and %s/readyz", server.url, server.base_url,
+                         server.base_url)
+            try:
+                with contextlib.ExitStack() as stack:
+                    processors = {}
+                    for feed in feeds:
+                        if stop.is_set():
+                            break
+                        # Each stream its own face tracker and models: neither holds state another may see.
+                        landmarker = stack.enter_context(FaceMeshLandmarker(static=False))
+                        classifier = EmotionClassifier(bundle, providers, options.threads)
+                        processors[feed.stream] = StreamProcessor(feed.stream, bundle, classifier, landmarker,
+                                                                  publisher, feed.metrics, options.every,
+                                                                  options.face_gap_s)
+                    if not stop.is_set():
+                        for feed in feeds:
+                            publisher.publish_status(feed.stream, "started",
+                                                     f"{feed.source.name}; bundle {bundle.bundle_id}")
+                            log.info("%s: started: %s; bundle %s, %s", feed.stream, feed.source.name,
+                                     bundle.bundle_id, providers[0])
+                        stack.callback(_close_feeds, feeds)
+                        for feed in feeds:
+                            feed.open()
+                            processors[feed.stream].frame_interval_s = feed.video_frame_interval()
+                        _process(feeds, processors, publisher, events, ready, stop, options.show, health,
+                                 metrics)
+                health.stopping()
+                why = "signal" if stop.is_set() else "source ended"
+                for feed in feeds:
+                    publisher.publish_status(feed.stream, "shutting_down", why)
+                log.info("shutting down (%s)", f"signal {shutdown.signal_name}" if stop.is_set() else "sources ended")
+            finally:
+                if server is not None:
+                    server.close()
+                if options.show:
+                    cv2.destroyAllWindows()
+    finally:
+        if own:
+            shutdown.restore()
+    failed = [feed for feed in feeds if feed.failure is not None]
+    return 1 if failed and not stop.is_set() else 0
+
+
+def _close_feeds(feeds: list[_Feed]) -> None:
+    """Interrupt every source, then give their threads ``FEEDS_CLOSE_S`` in all to let go."""
+    for feed in feeds:
+        feed.interrupt()
+    deadline = time.monotonic() + FEEDS_CLOSE_S
+    for feed in feeds:
+        if not feed.close(max(0.0, deadline - time.monotonic())):
+            log.warning("%s: %s did not let go in time; leaving it behind", feed.stream, feed.source.name)
+
+
+class _ErrorLog:
+    """Logs a stream's repeated errors once, then at most every ERROR_LOG_EVERY_S with a count."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+        self._since: dict[str, int] = {}
+
+    def __call__(self, stream: str, what: str, exc: BaseException) -> None:
+        now = time.monotonic()
+        self._since[stream] = self._since.get(stream, 0) + 1
+        last = self._last.get(stream)
+        if last is None or now - last >= ERROR_LOG_EVERY_S:
+            count = self._since.pop(stream)
+            more = f" ({count} errors since the last report)" if last is not None else ""
+            log.warning("%s: %s: %s: %s%s; the stream goes on", stream, what, type(exc).__name__, exc, more)
+            self._last[stream] = now
 
 
 def _process(feeds: list[_Feed], processors: dict[str, StreamProcessor], publisher: PredictionPublisher,
-             events: queue.SimpleQueue, ready: threading.Event, stop: threading.Event, show: bool) -> None:
+             events: queue.SimpleQueue, ready: threading.Event, stop: threading.Event, show: bool,
+             health: Health, metrics: Metrics) -> None:
     """Take turns over the streams, one frame each, until every source has ended, ``stop`` is set or the
-    user pressed q in a window."""
-    metrics = {feed.stream: feed.metrics for feed in feeds}
+    user pressed q in a window. What goes wrong in one stream (its source failing, a frame that is not an
+    image, an error processing a frame) is that stream's alone: counted, logged, and the others go on."""
+    by_stream = {feed.stream: feed.metrics for feed in feeds}
+    errors = _ErrorLog()
     quit_pressed = False
     while not (stop.is_set() or quit_pressed):
+        health.beat()
         ready.clear()  # before looking: a frame that arrives after the look sets it again
         active = [feed for feed in feeds if not feed.ended]
         if not active:
             break
         processed = False
         for feed in active:
-            item = feed.next()
+            try:
+                item = feed.next()
+            except Exception as exc:  # the source failed in a way reopening cannot fix: end this stream only
+                _stream_failed(feed, exc, publisher, health)
+                continue
             if item is None:
+                if feed.ended:
+                    health.ended(feed.stream)
                 continue
             processed = True
+            health.frame(feed.stream)
+            frame = item[0]
+            if not _is_image(frame):
+                feed.metrics.frames_corrupt()
+                continue
             processor = processors[feed.stream]
-            processor.process(*item)
-            quit_pressed = quit_pressed or (show and _show(item[0], processor))
-        _forward_events(events, publisher, metrics)
+            try:
+                processor.process(*item)
+            except Exception as exc:  # one frame lost, not the stream, nor the others
+                feed.metrics.stream_error()
+                errors(feed.stream, "processing a frame", exc)
+                continue
+            quit_pressed = quit_pressed or (show and _show(frame, processor))
+        _forward_events(events, publisher, by_stream)
+        _forward_peer_events(publisher, feeds, metrics)
         if not processed:
-            # Wake for the next frame or event; at least every 0.2 s, to notice ``stop``.
+            # Wake for the next frame or event; at least every 0.2 s, to notice ``stop`` and beat.
             ready.wait(0.2)
-    _forward_events(events, publisher, metrics)
+    _forward_events(events, publisher, by_stream)
+    _forward_peer_events(publisher, feeds, metrics)
+
+
+def _is_image(frame: object) -> bool:
+    """A decoded BGR frame, not what a damaged stream can hand over (nothing, a wrong shape or type)."""
+    return (isinstance(frame, np.ndarray) and frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8
+            and frame.shape[0] > 0 and frame.shape[1] > 0)
+
+
+def _stream_failed(feed: _Feed, exc: BaseException, publisher: PredictionPublisher, health: Health) -> None:
+    feed.ended = True
+    feed.failure = f"{type(exc).__name__}: {exc}"
+    feed.metrics.stream_error()
+    health.ended(feed.stream, feed.failure)
+    log.error("%s: stopped: %s; the other streams go on", feed.stream, feed.failure)
+    publisher.publish_status(feed.stream, "camera_lost", f"stopped: {feed.failure}")
 
 
 def _feed(camera: str, stream: str, options: ServeOptions, events: queue.SimpleQueue, ready: threading.Event,
@@ -314,15 +475,9 @@ def _feed(camera: str, stream: str, options: ServeOptions, events: queue.SimpleQ
         events.put((stream, event, detail))
         ready.set()
 
-    source = ReopeningSource(make_source(spec, pace=options.pace), on_event=on_event)
+    source = ReopeningSource(make_source(spec, pace=options.pace, network_timeout_s=options.network_timeout_s,
+                                         loop=options.loop), on_event=on_event)
     return _Feed(stream, source, source.live or options.pace, ready, metrics)
-
-
-def _interrupt(stop: threading.Event, feeds: list[_Feed]) -> None:
-    """The signal handler: only flags and interrupts, as it may run while this thread holds any lock."""
-    stop.set()
-    for feed in feeds:
-        feed.source.interrupt()
 
 
 def _curve_keys(options: ServeOptions) -> ServerKeys | ClientKeys | None:
@@ -342,7 +497,8 @@ def _default_bundle() -> Path:
 
 def _forward_events(events: queue.SimpleQueue, publisher: PredictionPublisher,
                     metrics: dict[str, StreamMetrics]) -> None:
-    """Publish the capture threads' events from this thread (a ZeroMQ socket belongs to one thread)."""
+    """Publish the capture threads' events from this thread (a ZeroMQ socket belongs to one thread), and
+    log them."""
     while True:
         try:
             stream, event, detail = events.get_nowait()
@@ -350,7 +506,25 @@ def _forward_events(events: queue.SimpleQueue, publisher: PredictionPublisher,
             return
         if event == "reconnected":
             metrics[stream].source_reopened()
+        (log.warning if event == "camera_lost" else log.info)("%s: %s: %s", stream, event, detail)
         publisher.publish_status(stream, event, detail)
+
+
+# The publishing socket's peer states (edgeemo.peers) as status events of every stream.
+PEER_EVENTS = {CONNECTED: "relay_connected", NO_PEER: "relay_lost", HANDSHAKE_FAILED: "relay_handshake_failed"}
+
+
+def _forward_peer_events(publisher: PredictionPublisher, feeds: list[_Feed], metrics: Metrics) -> None:
+    """With --connect: report each change of the relay connection once (log, status, metrics). A status
+    sent while there is no relay is lost, of course; the log line and the metrics are what tell then."""
+    monitor = publisher.peer_monitor
+    if monitor is None:
+        return
+    for state, detail in monitor.poll():
+        (log.info if state == CONNECTED else log.warning)("%s: %s", PEER_EVENTS[state], detail)
+        for feed in feeds:
+            publisher.publish_status(feed.stream, PEER_EVENTS[state], detail)
+    metrics.relay_state(monitor.peers, monitor.handshake_failures)
 
 
 def draw_overlay(frame: np.ndarray, processor: StreamProcessor) -> np.ndarray:

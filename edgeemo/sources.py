@@ -45,6 +45,17 @@ class SourceLost(EdgeemoError):
     """A source that was working stopped giving frames; ``ReopeningSource`` opens it again."""
 
 
+class CorruptFrame(EdgeemoError):
+    """One frame could not be decoded (a damaged image, a garbled packet); the source goes on with the
+    next. ``CaptureThread`` and serve skip it and count it."""
+
+
+# How long FFmpeg may wait for a network stream to open and for each read, so that an address that is
+# down, or a server that accepts and then says nothing, costs seconds and not FFmpeg's default of ~30 s
+# (longer than systemd's and Kubernetes' stop timeouts).
+DEFAULT_NETWORK_TIMEOUT_S = 5.0
+
+
 class FrameSource(abc.ABC):
     """The interface every source has. ``live`` sources (camera, URL) never end; the others do."""
 
@@ -85,9 +96,12 @@ class _OpenCVSource(FrameSource):
         self.name = name
         self._capture: cv2.VideoCapture | None = None
 
+    def _open_capture(self) -> cv2.VideoCapture:
+        return cv2.VideoCapture(self._target)
+
     def open(self) -> None:
         self.close()
-        capture = cv2.VideoCapture(self._target)
+        capture = self._open_capture()
         if not capture.isOpened():
             capture.release()
             raise EdgeemoError(f"{self.name}: cannot open ({self._cannot_open_hint})")
@@ -126,24 +140,33 @@ class StreamSource(_OpenCVSource):
     live = True
     _cannot_open_hint = "is the address right and the stream up?"
 
-    def __init__(self, url: str, name: str | None = None) -> None:
+    def __init__(self, url: str, name: str | None = None, timeout_s: float = DEFAULT_NETWORK_TIMEOUT_S) -> None:
         super().__init__(url, name or redact_url(url))
+        self.timeout_s = timeout_s
+
+    def _open_capture(self) -> cv2.VideoCapture:
+        ms = max(1, round(self.timeout_s * 1000))
+        return cv2.VideoCapture(self._target, cv2.CAP_FFMPEG,
+                                [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
 
 
 class VideoFileSource(_OpenCVSource):
     """A video file, read at its own frame rate (``pace=True``, like a camera) or as fast as it decodes.
 
-    At the end of the file it ends, unless the file was deleted or changed while being read: then it
-    raises SourceLost, and a reopened source starts again from the first frame of what is there.
+    At the end of the file it ends (with ``loop``: starts again from its first frame, the pacing going on
+    unbroken, for a kiosk or a soak test), unless the file was deleted or changed while being read: then
+    it raises SourceLost, and a reopened source starts again from the first frame of what is there.
     """
 
     live = False
     _cannot_open_hint = "not a video OpenCV can decode"
 
-    def __init__(self, path: str | os.PathLike, *, pace: bool = True, name: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, *, pace: bool = True, loop: bool = False,
+                 name: str | None = None) -> None:
         self.path = Path(path)
         super().__init__(str(self.path), name or str(self.path))
         self.pace = pace
+        self.loop = loop
         self.fps = 0.0
         self._identity: tuple[int, int, int] | None = None  # the file read, to tell its end from its loss
         self._started = 0.0
@@ -171,10 +194,15 @@ class VideoFileSource(_OpenCVSource):
         self._index += 1
         return frame
 
-    def _no_frame(self) -> None:
+    def _no_frame(self) -> Frame | None:
         # A failed read is the end of the file, unless the file is no longer the one we opened.
         if _file_identity(self.path) != self._identity:
             raise SourceLost(f"{self.name}: the file was deleted or changed while being read")
+        if self.loop and self._index > 0:
+            self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self._capture.read()
+            if ok:
+                return frame, time.monotonic()
         return None
 
 
@@ -225,7 +253,9 @@ class ImageFolderSource(FrameSource):
         if frame is None:
             if not path.is_file():
                 raise SourceLost(f"{path}: vanished before it was read")
-            raise EdgeemoError(f"{path}: not a readable image")
+            self._next += 1  # skipped: the next read goes on with the image after it
+            self._last_read = path.name
+            raise CorruptFrame(f"{path}: not a readable image")
         self._next += 1
         self._last_read = path.name
         return frame, time.monotonic()
@@ -266,8 +296,11 @@ class ReopeningSource(FrameSource):
     Reports through ``on_event(event, detail)``, with the status events of ``edgeemo.messages``:
     ``camera_lost`` when the source is lost and after each failed attempt, ``reconnected`` when it is
     back (``reopens`` counts those), ``end_of_stream`` when a file ends. ``on_event`` runs on the thread
-    calling ``read``. The first ``open`` is not retried: a wrong index, path or address fails at once.
-    After ``backoff.max_attempts`` failed attempts ``read`` raises EdgeemoError; ``interrupt`` ends a wait.
+    calling ``read``. ``open(retry=True)`` treats a source that cannot be opened at all as one lost at
+    once (a camera that enumerates late, a stream server still booting) and waits for it the same way;
+    plain ``open()`` fails at once, for sources whose absence is a mistake (a file path). Every failed
+    attempt counts in ``open_failures``. After ``backoff.max_attempts`` failed attempts ``read`` (or
+    ``open``) raises EdgeemoError; ``interrupt`` ends a wait, and then ``read`` returns None.
     """
 
     def __init__(
@@ -278,14 +311,26 @@ class ReopeningSource(FrameSource):
         self.live = source.live
         self.backoff = backoff
         self.reopens = 0
+        self.open_failures = 0
         self._on_event = on_event
         self._interrupted = threading.Event()
+        self._opened = False
 
-    def open(self) -> None:
-        self._interrupted.clear()
-        self.source.open()
+    def open(self, retry: bool = False) -> None:
+        self._opened = False
+        try:
+            self.source.open()
+        except EdgeemoError as exc:
+            if not retry:
+                raise
+            self.open_failures += 1
+            self._opened = self._reopen(f"{exc}; not available at start", first_delay_s=self.backoff.delay(1))
+            return
+        self._opened = True
 
     def read(self, out: np.ndarray | None = None) -> Frame | None:
+        if not self._opened:  # interrupted while waiting for the first open
+            return None
         while True:
             try:
                 frame = self.source.read(out)
@@ -304,8 +349,10 @@ class ReopeningSource(FrameSource):
         self._interrupted.set()
         self.source.interrupt()
 
-    def _reopen(self, reason: str) -> bool:
+    def _reopen(self, reason: str, first_delay_s: float | None = None) -> bool:
         """Reopen the source; False if interrupted first."""
+        if first_delay_s is not None:
+            reason = f"{reason}; next attempt in {first_delay_s:g} s"
         self._emit("camera_lost", reason)
         self.source.close()
         attempt = 1
@@ -313,6 +360,7 @@ class ReopeningSource(FrameSource):
             try:
                 self.source.open()
             except EdgeemoError as exc:
+                self.open_failures += 1
                 if self.backoff.max_attempts is not None and attempt >= self.backoff.max_attempts:
                     raise EdgeemoError(f"{self.name}: lost, and not back after {attempt} attempts ({exc})") from None
                 attempt += 1
@@ -355,6 +403,7 @@ class LatestFrameSlot:
         self.put_count = 0
         self.taken = 0
         self.dropped = 0
+        self.corrupt = 0  # frames the producer could not decode and skipped (CorruptFrame)
 
     @property
     def ended(self) -> bool:
@@ -411,29 +460,38 @@ class CaptureThread:
     """Reads a source on its own thread into a ``LatestFrameSlot``, so a slow pipeline never makes the
     source (a camera's driver queue) fall behind: the pipeline always gets the newest frame.
 
-    ``start`` opens the source on the calling thread, so opening errors surface there; the thread closes
-    it when it ends. The slot is closed when the source ends, fails (``take`` re-raises the error) or
-    ``stop`` is called.
+    ``start`` opens the source on the calling thread, so opening errors surface there, unless
+    ``open_in_thread``: then the thread opens it (``open()`` is called, so a ``ReopeningSource`` made with
+    ``retry_open`` waits for a source that is not there yet without holding up the caller). The thread
+    closes the source when it ends. The slot is closed when the source ends, fails (``take`` re-raises
+    the error) or ``stop`` is called. A ``CorruptFrame`` is skipped and counted in ``slot.corrupt``.
     """
 
-    def __init__(self, source: FrameSource, slot: LatestFrameSlot | None = None) -> None:
+    def __init__(self, source: FrameSource, slot: LatestFrameSlot | None = None, *, open_in_thread: bool = False,
+                 retry_open: bool = False) -> None:
         self.source = source
         self.slot = slot if slot is not None else LatestFrameSlot()
+        self._open_in_thread = open_in_thread
+        self._retry_open = retry_open
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"edgeemo-capture {source.name}", daemon=True)
 
     def start(self) -> CaptureThread:
-        self.source.open()
+        if not self._open_in_thread:
+            self.source.open()
         self._thread.start()
         return self
 
-    def stop(self) -> None:
-        """Stop reading, wait for the thread to end, and close the slot."""
+    def stop(self, timeout_s: float | None = None) -> bool:
+        """Stop reading, wait for the thread to end (at most ``timeout_s``), and close the slot. False if the
+        thread is still inside the source (a driver or FFmpeg call that does not return): it is a daemon
+        thread, so it does not keep the process alive, and it closes the source when the call returns."""
         self._stopping.set()
         self.source.interrupt()
         if self._thread.is_alive():
-            self._thread.join()
+            self._thread.join(timeout_s)
         self.slot.close()
+        return not self._thread.is_alive()
 
     def join(self, timeout_s: float | None = None) -> bool:
         """Wait for the source to end (or fail); True if it has."""
@@ -449,10 +507,19 @@ class CaptureThread:
     def _run(self) -> None:
         error = None
         try:
+            if self._open_in_thread and not self._stopping.is_set():
+                if self._retry_open and isinstance(self.source, ReopeningSource):
+                    self.source.open(retry=True)
+                else:
+                    self.source.open()
             while not self._stopping.is_set():
                 out = self.slot.spare()
                 started = time.monotonic()
-                item = self.source.read(out)
+                try:
+                    item = self.source.read(out)
+                except CorruptFrame:
+                    self.slot.corrupt += 1  # only this thread writes it; the consumer reads a plain int
+                    continue
                 if item is None:
                     break
                 frame, captured_at = item
@@ -474,17 +541,19 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def make_source(spec: str, *, pace: bool = True, fps: float | None = None, flag: str = "--camera") -> FrameSource:
-    """The source ``spec`` names: a camera index (``0``), a URL (``rtsp://...``), a folder of images (at
-    ``fps``, or as fast as they load) or a video file (paced at its frame rate unless ``pace`` is False).
-    Errors name ``flag`` and the value."""
+def make_source(spec: str, *, pace: bool = True, fps: float | None = None, flag: str = "--camera",
+                network_timeout_s: float = DEFAULT_NETWORK_TIMEOUT_S, loop: bool = False) -> FrameSource:
+    """The source ``spec`` names: a camera index (``0``), a URL (``rtsp://...``, opened and read with
+    ``network_timeout_s``), a folder of images (at ``fps``, or as fast as they load) or a video file
+    (paced at its frame rate unless ``pace`` is False, played again and again with ``loop``). Errors name
+    ``flag`` and the value."""
     if spec.isdigit():
         return CameraSource(int(spec), name=f"{flag} {spec}")
     if "://" in spec:
-        return StreamSource(spec, name=f"{flag} {redact_url(spec)}")
+        return StreamSource(spec, name=f"{flag} {redact_url(spec)}", timeout_s=network_timeout_s)
     if Path(spec).is_dir():
         return ImageFolderSource(spec, fps=fps, name=f"{flag} {spec}")
-    return VideoFileSource(spec, pace=pace, name=f"{flag} {spec}")
+    return VideoFileSource(spec, pace=pace, loop=loop, name=f"{flag} {spec}")
 
 
 def _file_identity(path: Path) -> tuple[int, int, int] | None:

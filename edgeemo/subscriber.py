@@ -19,7 +19,7 @@ A publisher off loopback encrypts with CURVE; pass its keys (``edgeemo.keys``)::
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import zmq
@@ -27,6 +27,7 @@ import zmq
 from edgeemo.errors import EdgeemoError
 from edgeemo.keys import ClientKeys, make_client, require_keys
 from edgeemo.messages import DEFAULT_ENDPOINT, PRED_PREFIX, STATUS_PREFIX, check_stream, unpack
+from edgeemo.peers import PeerMonitor
 
 DEFAULT_RCVHWM = 1000
 
@@ -40,13 +41,16 @@ class Subscriber:
     completes, so counting starts at the first message seen of each stream and kind. ``curve`` makes it a
     CURVE client of the publisher whose server key it holds; an endpoint off loopback needs it.
 
+    ``on_peer(state, detail)`` hears, once per change, whether the publisher is reached (``edgeemo.peers``:
+    ``connected``, ``no_peer``, ``handshake_failed``), called from ``receive``; ``peer_state`` is the last.
+
     Not thread-safe: use it from one thread.
     """
 
     def __init__(
         self, endpoint: str = DEFAULT_ENDPOINT, streams: Sequence[str] | None = None, status: bool = True, *,
         timeout_s: float | None = None, rcvhwm: int = DEFAULT_RCVHWM, curve: ClientKeys | None = None,
-        context: zmq.Context | None = None,
+        context: zmq.Context | None = None, on_peer: Callable[[str, str], None] | None = None,
     ) -> None:
         require_keys(endpoint, curve, "endpoint")
         self.endpoint = endpoint
@@ -65,6 +69,12 @@ class Subscriber:
             make_client(self._socket, curve)
         for prefix in prefixes:
             self._socket.setsockopt(zmq.SUBSCRIBE, prefix.encode())
+        self._on_peer = on_peer
+        self._peers = PeerMonitor(self._socket, endpoint, peer="publisher") if on_peer is not None else None
+        self._poller = zmq.Poller()
+        self._poller.register(self._socket, zmq.POLLIN)
+        if self._peers is not None:
+            self._poller.register(self._peers.socket, zmq.POLLIN)
         try:
             self._socket.connect(endpoint)
         except zmq.ZMQError as exc:
@@ -77,8 +87,14 @@ class Subscriber:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             timeout_ms = None if deadline is None else max(0, round((deadline - time.monotonic()) * 1000))
-            if not self._socket.poll(timeout_ms):
-                return None
+            ready = dict(self._poller.poll(timeout_ms))
+            if self._peers is not None and self._peers.socket in ready:
+                for state, detail in self._peers.poll():
+                    self._on_peer(state, detail)
+            if self._socket not in ready:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+                continue
             frames = self._socket.recv_multipart(zmq.NOBLOCK)
             if len(frames) != 2:
                 raise EdgeemoError(
@@ -94,7 +110,13 @@ class Subscriber:
         while (item := self.receive(self.timeout_s)) is not None:
             yield item
 
+    @property
+    def peer_state(self) -> str | None:
+        return None if self._peers is None else self._peers.state
+
     def close(self) -> None:
+        if getattr(self, "_peers", None) is not None:
+            self._peers.close()
         self._socket.close(linger=0)
         if self._own_context:
             self._context.term()

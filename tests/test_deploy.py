@@ -18,8 +18,10 @@ from prometheus_client import CollectorRegistry
 from edgeemo.cli import build_parser, main
 from edgeemo.keys import leaves_machine
 from edgeemo.messages import DEFAULT_ENDPOINT, LATENCY_STAGES
-from edgeemo.metrics import DEFAULT_METRICS_PORT, Metrics
+from edgeemo.health import DEFAULT_START_GRACE_S
+from edgeemo.metrics import DEFAULT_METRICS_PORT, LIVENESS_PATH, READINESS_PATH, Metrics
 from edgeemo.relay import DEFAULT_PUBLISHERS
+from edgeemo.shutdown import STOP_WITHIN_S
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -97,6 +99,20 @@ def test_units_restart_on_failure_but_not_on_a_usage_error_and_are_hardened(name
 
 def test_a_usage_error_exits_with_the_status_the_units_do_not_restart_on():
     assert main(["serve", "--stream", "a", "--stream", "b"]) == USAGE_ERROR
+    # ...and a missing camera is not one: tests/test_operations.py runs serve with one and it keeps running.
+
+
+def seconds(value: str) -> float:
+    """A systemd time span as this unit writes it: plain seconds."""
+    assert re.fullmatch(r"\d+", value), f"{value}: expected whole seconds"
+    return float(value)
+
+
+def test_serve_unit_gives_the_promised_stop_time_and_does_not_stop_retrying_on_a_missing_camera():
+    unit = read_unit("edgeemo-serve.service")
+    assert seconds(unit["Service"]["TimeoutStopSec"]) > STOP_WITHIN_S
+    # No ExecStartPre or Requires on the camera device: a camera that enumerates late must not hold up the start.
+    assert "ExecStartPre" not in unit["Service"] and "video" not in unit["Unit"].get("Requires", "")
 
 
 def test_serve_unit_runs_camera_0_with_the_default_ports_and_only_video_devices():
@@ -164,7 +180,11 @@ def test_container_command_parses_and_exposes_the_ports_it_uses():
     assert args.metrics_host == "0.0.0.0"  # reachable from outside the container
     check_endpoints_are_encrypted_beyond_loopback(args)
     (healthcheck,) = instruction("HEALTHCHECK")
-    assert f"http://127.0.0.1:{DEFAULT_METRICS_PORT}/metrics" in healthcheck
+    # Liveness, not /metrics (answered even when the loop is stuck) nor /readyz (a missing camera is no reason
+    # to call the container unhealthy).
+    assert f"http://127.0.0.1:{DEFAULT_METRICS_PORT}{LIVENESS_PATH}" in healthcheck
+    start_period = re.search(r"--start-period=(\d+)s", healthcheck)
+    assert start_period and int(start_period.group(1)) <= DEFAULT_START_GRACE_S
 
 
 # --- Kubernetes ---------------------------------------------------------------------------------------
@@ -233,8 +253,9 @@ def test_daemonset_serves_the_nodes_camera_with_metrics_on_the_exposed_port():
     assert args.metrics_host == "0.0.0.0"
     (metrics_service,) = [s for s in of_kind("Service") if s["metadata"]["name"] == "edgeemo-serve-metrics"]
     assert [p["port"] for p in metrics_service["spec"]["ports"]] == [DEFAULT_METRICS_PORT]
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    assert container["readinessProbe"]["httpGet"] == {"path": READINESS_PATH, "port": "metrics"}
+    assert container["livenessProbe"]["httpGet"] == {"path": LIVENESS_PATH, "port": "metrics"}
+    assert pod["terminationGracePeriodSeconds"] > STOP_WITHIN_S
 
 
 def test_serve_pods_publish_through_the_relay_service_encrypted_with_mounted_keys():
@@ -298,7 +319,7 @@ def test_dashboard_queries_only_metrics_and_labels_the_code_registers():
 def test_dashboard_shows_every_metric_and_latency_quantiles_per_stage_and_end_to_end():
     _, families = registered_metrics()
     exprs = "\n".join(dashboard_exprs())
-    shown_as = {"counter": ("_total",), "histogram": ("_bucket",), "info": ("", "_info")}
+    shown_as = {"counter": ("_total",), "histogram": ("_bucket",), "info": ("", "_info"), "gauge": ("",)}
     for family, kind in families.items():
         shown = {family + suffix for suffix in shown_as[kind]}
         assert any(re.search(rf"\b{name}\b", exprs) for name in shown), f"{family} is not on the dashboard"

@@ -5,6 +5,7 @@ on how long anything took."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -117,6 +118,13 @@ def test_backoff_grows_to_its_bound():
             Backoff(**bad)
 
 
+def test_a_looping_video_starts_again_at_its_end(tmp_path, faces):
+    source = VideoFileSource(write_video(tmp_path / "three.avi", faces[:3]), pace=False, loop=True)
+    with source:
+        got = [which(source.read()[0], faces) for _ in range(7)]
+    assert got == [0, 1, 2, 0, 1, 2, 0]
+
+
 def test_file_that_ends_is_not_reopened(tmp_path, faces):
     events = []
     source = ReopeningSource(VideoFileSource(write_video(tmp_path / "a.avi", faces), pace=False), backoff=QUICK,
@@ -224,14 +232,48 @@ def test_frames_are_recycled_not_queued(tmp_path, many_faces):
 
 
 def test_capture_errors_reach_the_consumer(tmp_path, faces):
-    cv2.imwrite(str(tmp_path / "000.png"), faces[0])
-    (tmp_path / "001.png").write_bytes(b"not a png")
-    with CaptureThread(ImageFolderSource(tmp_path)) as capture:
-        assert which(capture.slot.take()[0], faces) == 0
+    path = write_video(tmp_path / "paced.avi", faces * 4, fps=25.0)
+    # Not wrapped in a ReopeningSource: losing the file is an error the consumer must see.
+    with CaptureThread(VideoFileSource(path, pace=True)) as capture:
+        assert capture.slot.take(timeout_s=60) is not None
+        path.unlink()
         capture.join(60)
     # stopped now, and the failure is still there for the consumer
-    with pytest.raises(EdgeemoError, match="001.png: not a readable image"):
-        capture.slot.take()
+    with pytest.raises(SourceLost, match="deleted or changed"):
+        while capture.slot.take() is not None:
+            pass
+
+
+def test_a_corrupt_image_is_skipped_and_counted_and_the_folder_goes_on(tmp_path, faces):
+    for i in (0, 2):
+        cv2.imwrite(str(tmp_path / f"00{i}.png"), faces[i])
+    (tmp_path / "001.png").write_bytes(b"not a png")
+    capture = CaptureThread(ImageFolderSource(tmp_path, fps=50.0))
+    got = []
+    with capture:
+        while (item := capture.slot.take(timeout_s=60)) is not None:
+            got.append(which(item[0], faces))
+    assert got == [0, 2] and capture.slot.corrupt == 1
+
+
+def test_a_camera_absent_at_start_is_waited_for_not_an_error(faces):
+    # Index 99: no such device here. Opened on the capture thread with retry_open, it is reported as lost
+    # (and counted) instead of failing start; stop ends the wait.
+    events = []
+    source = ReopeningSource(make_source("99"), backoff=QUICK, on_event=lambda *e: events.append(e))
+    capture = CaptureThread(source, open_in_thread=True, retry_open=True).start()
+    deadline = time.monotonic() + 30
+    while source.open_failures < 3 and time.monotonic() < deadline:
+        capture.slot.take(timeout_s=0.05)
+    assert capture.stop(timeout_s=10)
+    assert source.open_failures >= 3 and not capture.slot.take(timeout_s=0)
+    assert events[0][0] == "camera_lost" and "not available at start" in events[0][1]
+    assert {e for e, _ in events} == {"camera_lost"}
+
+
+def test_an_absent_camera_without_retry_fails_at_once():
+    with pytest.raises(EdgeemoError, match="--camera 99: cannot open"):
+        ReopeningSource(make_source("99")).open()
 
 
 def test_stop_mid_stream_closes_the_slot(tmp_path, faces):
@@ -254,3 +296,10 @@ def test_slot_alone():
     slot.close(SourceLost("camera 0: no frame"))
     with pytest.raises(SourceLost):
         slot.take()
+
+
+def test_the_cli_default_network_timeout_is_the_sources():
+    from edgeemo.commands.serve import DEFAULT_NETWORK_TIMEOUT_S as cli_default
+    from edgeemo.sources import DEFAULT_NETWORK_TIMEOUT_S
+
+    assert cli_default == DEFAULT_NETWORK_TIMEOUT_S  # kept apart only so that building the parser skips cv2

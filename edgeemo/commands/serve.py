@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeemo.commands.common import positive_int
+from edgeemo.commands.common import positive_float, positive_int
+from edgeemo.health import DEFAULT_STALE_S
 from edgeemo.messages import DEFAULT_ENDPOINT
 from edgeemo.metrics import DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT
+
+DEFAULT_NETWORK_TIMEOUT_S = 5.0  # edgeemo.sources.DEFAULT_NETWORK_TIMEOUT_S: not imported, cv2 loads slowly
 
 
 def _port(text: str) -> int:
@@ -53,21 +56,38 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=positive_int, default=1, help="ONNX Runtime threads")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="ONNX Runtime provider")
     p.add_argument("--fast", action="store_true", help="read files as fast as possible (every frame processed)")
+    p.add_argument("--loop", action="store_true", help="play video files again from the start when they end")
     p.add_argument("--face-gap", type=_seconds, default=0.5, metavar="SECONDS",
                    help="a face gone longer than this empties the window (default 0.5; video time with --fast)")
     p.add_argument("--sndhwm", type=positive_int, default=100, help="messages queued per slow subscriber")
+    p.add_argument("--network-timeout", type=positive_float, default=DEFAULT_NETWORK_TIMEOUT_S, metavar="SECONDS",
+                   help="how long an rtsp:// or http:// source may take to open, and each frame to arrive, before "
+                        f"it counts as down and is retried (default {DEFAULT_NETWORK_TIMEOUT_S:g})")
+    p.add_argument("--stale-after", type=positive_float, default=DEFAULT_STALE_S, metavar="SECONDS",
+                   help="/readyz fails while a stream has had no frame for this long "
+                        f"(default {DEFAULT_STALE_S:g}; /healthz only checks that the processing loop turns)")
+    p.add_argument("--verbose", action="store_true",
+                   help="also show the log lines of MediaPipe, TensorFlow, ONNX Runtime and OpenCV (hidden by default)")
     p.add_argument("--show", action="store_true",
                    help="show the face, the landmarks read and the scores in a window (needs a display; q quits)")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeemo.serve import ServeOptions, serve, stream_ids
+    from edgeemo.shutdown import Shutdown
 
-    cameras = tuple(args.camera or ("0",))
-    return serve(ServeOptions(
-        cameras=cameras, model=args.model, streams=stream_ids(cameras, args.stream and tuple(args.stream)),
-        bind=args.bind, connect=args.connect, curve_keys=args.curve_keys, metrics_host=args.metrics_host,
-        metrics_port=args.metrics_port, every=args.every, threads=args.threads, device=args.device,
-        pace=not args.fast, face_gap_s=args.face_gap, sndhwm=args.sndhwm, show=args.show,
-    ))
+    # Before the imports that take seconds (OpenCV, NumPy, then MediaPipe): SIGTERM from here on exits 0.
+    shutdown = Shutdown().install()
+    try:
+        from edgeemo.serve import ServeOptions, serve, stream_ids
+
+        cameras = tuple(args.camera or ("0",))
+        return serve(ServeOptions(
+            cameras=cameras, model=args.model, streams=stream_ids(cameras, args.stream and tuple(args.stream)),
+            bind=args.bind, connect=args.connect, curve_keys=args.curve_keys, metrics_host=args.metrics_host,
+            metrics_port=args.metrics_port, every=args.every, threads=args.threads, device=args.device,
+            pace=not args.fast, face_gap_s=args.face_gap, sndhwm=args.sndhwm, show=args.show,
+            network_timeout_s=args.network_timeout, stale_s=args.stale_after, loop=args.loop,
+        ), shutdown)
+    finally:
+        shutdown.restore()

@@ -43,13 +43,25 @@ def run(args: argparse.Namespace) -> int:
         raise EdgeemoError("--server-key: also pass --curve-keys DIR with this subscriber's client.key_secret")
     curve = load_client_keys(args.curve_keys, args.server_key) if args.curve_keys is not None else None
     received = 0
-    with Subscriber(args.endpoint, streams=args.stream, curve=curve) as sub:
+    trouble = []
+
+    def on_peer(state: str, detail: str) -> None:
+        # Nothing fails when the publisher is down or refuses our keys: say so, once per change, and say
+        # when it is reached again (a first connection that just works needs no line).
+        if state == "connected" and not trouble:
+            return
+        trouble.append(state)
+        print(f"edgeemo subscribe: {state.replace('_', ' ')}: {detail}", file=sys.stderr, flush=True)
+
+    with Subscriber(args.endpoint, streams=args.stream, curve=curve, on_peer=on_peer) as sub:
         try:
             while args.count is None or received < args.count:
                 item = sub.receive(args.timeout)
                 if item is None:
+                    why = {"no_peer": "; nothing answers there", "handshake_failed":
+                           "; the handshake failed (do --curve-keys match the publisher's?)"}.get(sub.peer_state, "")
                     raise EdgeemoError(
-                        f"--timeout {args.timeout:g}: no message from {args.endpoint} within {args.timeout:g} s"
+                        f"--timeout {args.timeout:g}: no message from {args.endpoint} within {args.timeout:g} s{why}"
                     )
                 _, message = item
                 line = json.dumps(message, separators=(",", ":")) if args.json else format_message(message)
