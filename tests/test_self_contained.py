@@ -25,7 +25,7 @@ OUTSIDE = {
     "a developer machine's path": re.compile(r"/(?:work|home|Users)/|~/|expanduser\("),
     "a folder above the repository root": re.compile(r"\b\w*(?:REPO|ROOT)\w*\.parents?\b"),
     "a path taken from an environment variable": re.compile(
-        r"(?:environ\.get\(|getenv\(|environ\[)\s*[\"']\w*(?:DIR|PATH|ROOT|HOME|DATA)\w*[\"']"),
+        r"(?:environ\.get\(|getenv\(|environ\[)\s*[\"'](?!PATH_INFO[\"'])\w*(?:DIR|PATH|ROOT|HOME|DATA)\w*[\"']"),
 }
 # Path(__file__)[.resolve()].parents[N] or .parent.parent...: checked against the file's own depth.
 FILE_PARENTS = re.compile(r"Path\(__file__\)(?:\.resolve\(\))?(?:\.parents\[(\d+)\]|((?:\.parent\b)+))")
