@@ -9,7 +9,8 @@ longer stream names (``edgeemo.pred.cam`` matches ``cam2``), so compare the ``st
 Topics: ``edgeemo.pred.<stream>`` and ``edgeemo.status.<stream>``; a stream id is 1 to 64 characters
 from ``A-Z a-z 0-9 _ -`` (no dots, so a topic splits unambiguously).
 
-Prediction payload (topic ``edgeemo.pred.<stream>``), one per processed frame:
+Prediction payload (topic ``edgeemo.pred.<stream>``), one per face per processed frame (faces in view whose
+window has filled), each face with its own id, window and predictions:
 
 | key | msgpack type | meaning |
 |---|---|---|
@@ -26,6 +27,13 @@ Prediction payload (topic ``edgeemo.pred.<stream>``), one per processed frame:
 | `k` | map str -> int | per emotion, how many landmarks its model uses (K) |
 | `bundle` | str | the model bundle id |
 | `latency` | map str -> float | seconds per stage, measured in-process on a monotonic clock (next table) |
+| `face` | int | the face's id in this stream: from 0, the same while the face stays in view, never reused |
+| `box` | map str -> float | the face's landmarks' extent in the image, 0 to 1 of its width and height: `x0`, `y0` (top left), `x1`, `y1` |
+| `pose` | map str -> float | head pose in degrees from looking into the camera: `yaw` (> 0: nose to the image's left), `pitch` (> 0: down), `roll` (> 0: clockwise in the image); absent when no pose could be fitted |
+| `pose_beyond_training` | bool | the head is turned further than the training data's poses: a less trustworthy judgement; with `pose` |
+
+`face`, `box`, `pose` and `pose_beyond_training` came with several faces per stream (edgeemo 0.2); older
+publishers do not send them, and readers must not need them.
 
 Emotion keys, in this order: `anger`, `disgust`, `fear`, `happiness`, `sadness`, `surprise`.
 
@@ -33,9 +41,9 @@ Emotion keys, in this order: `anger`, `disgust`, `fear`, `happiness`, `sadness`,
 |---|---|
 | `capture` | in the source's read: waiting for the frame and decoding it (before `t_capture`) |
 | `wait` | waiting from capture until processing started (a newer frame would have replaced it) |
-| `landmarks` | finding the face mesh and selecting the landmarks |
-| `classify` | running the six models |
-| `publish` | from the models' output to the stamp: fusing the label and building the message |
+| `landmarks` | finding the frame's face meshes, normalising them and telling the faces apart (shared by its faces) |
+| `classify` | running the six models on this face's window |
+| `publish` | from the landmarks to the stamp, less `classify`: the frame's faces before this one, fusing the label, the head pose, building the message |
 | `total` | from capture to the stamp: `wait` + `landmarks` + `classify` + `publish` |
 
 Status payload (topic ``edgeemo.status.<stream>``), on events:
@@ -49,6 +57,11 @@ Status payload (topic ``edgeemo.status.<stream>``), on events:
 | `t_publish` | float | wall clock, Unix seconds, when the message was stamped |
 | `event` | str | `started`, `camera_lost`, `reconnected`, `no_face`, `face_found`, `end_of_stream` or `shutting_down` |
 | `detail` | str | human-readable detail, may be empty |
+| `face` | int | on `face_found` and `no_face` for one face: the face's id (absent on stream events) |
+
+`face_found` with `face`: a face came into view and starts its window; `no_face` with `face`: that face has
+been gone longer than the face gap, and its window ends (back later, it is a new face with a new id).
+`no_face` without `face`: the stream has shown no face since it started.
 
 A `seq` smaller than the last one seen means the publisher restarted.
 
@@ -58,6 +71,11 @@ monotonic clock, which wall-clock adjustments cannot distort, and ``t_capture`` 
 
 Versions: readers ignore keys they do not know, so adding a key keeps ``schema`` 1; renaming or
 removing one, or changing its meaning, raises it, and readers refuse a schema they do not know.
+Several faces per stream kept schema 1: no key changed its meaning (`scores` and `label` were always those
+of one face, then the one MediaPipe picked; now of the face `face` names), a stream with one face in view
+sends what it sent before, and a bump would have made every schema-1 reader refuse every stream, most of
+which see one person. What is new, several predictions per frame, is told by the new `face` key: a
+reader that may see several people should group by it (docs/multi-face.md).
 """
 
 from __future__ import annotations
@@ -94,6 +112,11 @@ _PREDICTION_FIELDS = {
 _STATUS_FIELDS = {
     "schema": int, "kind": str, "stream": str, "seq": int, "t_publish": float, "event": str, "detail": str,
 }
+# Keys added after the first release: checked when present, never required (older publishers lack them).
+_OPTIONAL_PREDICTION_FIELDS = {"face": int, "box": dict, "pose": dict, "pose_beyond_training": bool}
+_OPTIONAL_STATUS_FIELDS = {"face": int}
+BOX_KEYS = ("x0", "y0", "x1", "y1")
+POSE_KEYS = ("yaw", "pitch", "roll")
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "a boolean", str: "a string", dict: "a map"}
 
 
@@ -115,10 +138,14 @@ def status_topic(stream: str) -> str:
 def build_prediction(
     *, stream: str, seq: int, t_capture: float, t_publish: float, face_found: bool,
     scores: Mapping[str, float] | Sequence[float], label: str, landmarks: int, k: Mapping[str, int],
-    bundle: str, latency: Mapping[str, float],
+    bundle: str, latency: Mapping[str, float], face: int | None = None,
+    box: Mapping[str, float] | Sequence[float] | None = None, pose: Mapping[str, float] | None = None,
+    pose_beyond_training: bool | None = None,
 ) -> dict[str, Any]:
     """A prediction payload, checked as ``unpack`` checks it. ``scores`` is a map by emotion or six numbers
-    in EMOTIONS order (a numpy array is fine); numbers become Python types, which msgpack needs."""
+    in EMOTIONS order (a numpy array is fine); numbers become Python types, which msgpack needs. ``box`` is
+    a map or four numbers x0, y0, x1, y1; ``face``, ``box``, ``pose`` and ``pose_beyond_training`` are left
+    out when None."""
     if not isinstance(scores, Mapping):
         if len(scores) != len(EMOTIONS):
             raise EdgeemoError(f"prediction field 'scores': expected six numbers, got {len(scores)}")
@@ -132,17 +159,29 @@ def build_prediction(
         "scores": scores, "label": label, "landmarks": int(landmarks), "k": k,
         "bundle": str(bundle), "latency": latency,
     }
+    if face is not None:
+        message["face"] = int(face)
+    if box is not None:
+        message["box"] = box if isinstance(box, Mapping) else dict(zip(BOX_KEYS, box.tolist() if hasattr(box, "tolist") else box))
+    if pose is not None:
+        message["pose"] = pose
+    if pose_beyond_training is not None:
+        message["pose_beyond_training"] = bool(pose_beyond_training)
     _check_maps(message)
     return message
 
 
-def build_status(*, stream: str, seq: int, t_publish: float, event: str, detail: str = "") -> dict[str, Any]:
+def build_status(*, stream: str, seq: int, t_publish: float, event: str, detail: str = "",
+                 face: int | None = None) -> dict[str, Any]:
     if event not in STATUS_EVENTS:
         raise EdgeemoError(f"status field 'event': {event!r} is not one of {', '.join(STATUS_EVENTS)}")
-    return {
+    message = {
         "schema": SCHEMA_VERSION, "kind": "status", "stream": stream, "seq": int(seq),
         "t_publish": float(t_publish), "event": event, "detail": str(detail),
     }
+    if face is not None:
+        message["face"] = int(face)
+    return message
 
 
 def pack(payload: Mapping[str, Any]) -> bytes:
@@ -173,6 +212,9 @@ def unpack(topic: bytes | str, payload: bytes) -> dict[str, Any]:
         raise EdgeemoError(f"{kind} message on {topic}: payload is a {type(message).__name__}, not a map")
     for key, expected in fields.items():
         _check_type(message, key, expected, kind)
+    for key, expected in (_OPTIONAL_STATUS_FIELDS if kind == "status" else _OPTIONAL_PREDICTION_FIELDS).items():
+        if key in message:
+            _check_type(message, key, expected, kind)
     if message["schema"] != SCHEMA_VERSION:
         newer = ": upgrade edgeemo" if message["schema"] > SCHEMA_VERSION else ""
         raise EdgeemoError(
@@ -184,6 +226,8 @@ def unpack(topic: bytes | str, payload: bytes) -> dict[str, Any]:
         raise EdgeemoError(f"{kind} field 'stream': {message['stream']!r} but the topic is {topic}")
     if message["seq"] < 0:
         raise EdgeemoError(f"{kind} field 'seq': {message['seq']} is negative")
+    if message.get("face", 0) < 0:
+        raise EdgeemoError(f"{kind} field 'face': {message['face']} is negative")
     if kind == "status":
         if message["event"] not in STATUS_EVENTS:
             raise EdgeemoError(f"status field 'event': {message['event']!r} is not one of {', '.join(STATUS_EVENTS)}")
@@ -210,6 +254,10 @@ def _check_maps(message: dict) -> None:
     message["scores"] = _number_map(message["scores"], "scores", EMOTIONS, float)
     message["k"] = _number_map(message["k"], "k", EMOTIONS, int)
     message["latency"] = _number_map(message["latency"], "latency", LATENCY_KEYS, float)
+    if "box" in message:
+        message["box"] = _number_map(message["box"], "box", BOX_KEYS, float)
+    if "pose" in message:
+        message["pose"] = _number_map(message["pose"], "pose", POSE_KEYS, float)
 
 
 def _number_map(value: Mapping, key: str, keys: Sequence[str], number: type) -> dict[str, Any]:

@@ -54,7 +54,10 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="ONNX Runtime provider")
     p.add_argument("--fast", action="store_true", help="read files as fast as possible (every frame processed)")
     p.add_argument("--face-gap", type=_seconds, default=0.5, metavar="SECONDS",
-                   help="a face gone longer than this empties the window (default 0.5; video time with --fast)")
+                   help="a face gone longer than this ends its track and window; back, it is a new face "
+                        "(default 0.5; video time with --fast)")
+    p.add_argument("--max-faces", type=positive_int, default=4, metavar="N",
+                   help="follow up to N faces per stream, each with its own id, window and predictions (default 4)")
     p.add_argument("--sndhwm", type=positive_int, default=100, help="messages queued per slow subscriber")
     p.add_argument("--show", action="store_true",
                    help="show the face, the landmarks read and the scores in a window (needs a display; q quits)")
@@ -69,5 +72,6 @@ def run(args: argparse.Namespace) -> int:
         cameras=cameras, model=args.model, streams=stream_ids(cameras, args.stream and tuple(args.stream)),
         bind=args.bind, connect=args.connect, curve_keys=args.curve_keys, metrics_host=args.metrics_host,
         metrics_port=args.metrics_port, every=args.every, threads=args.threads, device=args.device,
-        pace=not args.fast, face_gap_s=args.face_gap, sndhwm=args.sndhwm, show=args.show,
+        pace=not args.fast, face_gap_s=args.face_gap, max_faces=args.max_faces, sndhwm=args.sndhwm,
+        show=args.show,
     ))
