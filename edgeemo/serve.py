@@ -96,7 +96,7 @@ class StreamProcessor:
         normalized = [normalize_landmarks(points) for points in faces]
         ids = self.tracker.update(faces, normalized)
         landmarks_s = time.monotonic() - started
-        self.last_faces = ids
+        self.last_faces = [face for face in ids if face >= 0]
         for face in [face for face in self.tracks if face not in ids]:
             if self.tracks[face].missed(captured_at, self.frame_interval_s):
                 self._end(face)
@@ -109,6 +109,8 @@ class StreamProcessor:
         self._face_present = True
         payloads = []
         for face, points, face_normalized in zip(ids, faces, normalized):
+            if face < 0:  # a bent mesh over a known face (edgeemo.tracking): that face is missed this frame
+                continue
             track = self.tracks.get(face) or self._start(face)
             payload = track.found(points, face_normalized, frame.shape, captured_at, read_s, started, landmarks_s)
             if payload is not None:

@@ -24,11 +24,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# A mesh further than this from both the face's last frame and its running shape is bent (MediaPipe following
+# a face half hidden by another, or stuck where it lost one): it is neither that face nor a new one, and is
+# skipped. One face's clean meshes stay within 0.01 of each other, bent ones are 0.03 to 0.09 off.
+MAX_SHAPE_STEP = 0.02
 SHAPE_UNIT = 0.01  # face heights of normalised landmark distance that cost as much as a face width's move
 MAX_MOVE = 1.0  # face widths from the predicted centre, plus MAX_MOVE_PER_MISS per frame the face was missed
-MAX_MOVE_PER_MISS = 0.25
-MAX_SHAPE = 1.5  # SHAPE_UNITs: 0.015 face heights, beyond a frame-to-frame change of one person's face
+MAX_MOVE_PER_MISS = 0.1
+BENT_MOVE = 0.5  # face widths: a bent mesh this close to where a face should be is taken for that face's
 VELOCITY_SMOOTHING = 0.5  # weight of the newest frame's motion in the velocity
+SHAPE_SMOOTHING = 0.1  # weight of the newest frame's landmarks in the track's shape (a slow expression follows)
 
 
 def face_box(points: np.ndarray) -> np.ndarray:
@@ -42,7 +47,8 @@ class _Track:
     centre: np.ndarray  # pixels, where the face was last found
     velocity: np.ndarray  # pixels per frame
     width: float  # pixels
-    shape: np.ndarray  # normalised landmarks [468, 2] last found
+    shape: np.ndarray  # normalised landmarks [468, 2], a running mean over the frames found
+    last_shape: np.ndarray  # normalised landmarks [468, 2] of the frame last found
     missed: int = 0  # frames since it was last found
 
     def predicted(self) -> np.ndarray:
@@ -62,33 +68,41 @@ class FaceTracker:
 
     def update(self, points: list[np.ndarray], shapes: list[np.ndarray]) -> list[int]:
         """The track id of each face found in this frame (pixels [468, 2] and normalised [468, 2] each), in
-        their order; faces matched to no track get new ids. Tracks not matched count the frame as missed."""
+        their order; faces matched to no track get new ids, except bent meshes: -1. Tracks not matched count
+        the frame as missed."""
         tracks = list(self._tracks.values())
         boxes = [face_box(p) for p in points]
         centres = [0.5 * (b[:2] + b[2:]) for b in boxes]
         cost = np.full((len(tracks), len(points)), np.inf)
+        bent = np.zeros(len(points), dtype=bool)  # where a known face is, but not shaped like it
         for i, track in enumerate(tracks):
             reach = MAX_MOVE + MAX_MOVE_PER_MISS * track.missed
             predicted = track.predicted()
             for j, (centre, shape) in enumerate(zip(centres, shapes)):
                 move = float(np.linalg.norm(centre - predicted)) / track.width
-                change = float(np.sqrt(((shape - track.shape) ** 2).sum(axis=-1)).mean()) / SHAPE_UNIT
-                if move <= reach and change <= MAX_SHAPE:
-                    cost[i, j] = move + change
+                if move > reach:
+                    continue
+                # Like its last frame (a head turning), or like its running shape (after a few bent frames).
+                if min(_distance(shape, track.last_shape), _distance(shape, track.shape)) > MAX_SHAPE_STEP:
+                    bent[j] |= move <= BENT_MOVE
+                    continue
+                cost[i, j] = move + _distance(shape, track.shape) / SHAPE_UNIT
         matches = assign(cost)
         ids = [-1] * len(points)
         for i, j in matches:
             track = tracks[i]
             step = (centres[j] - track.centre) / (track.missed + 1)
             track.velocity = VELOCITY_SMOOTHING * step + (1 - VELOCITY_SMOOTHING) * track.velocity
-            track.centre, track.width, track.shape, track.missed = centres[j], _width(boxes[j]), shapes[j], 0
+            # The shape follows slowly: a few frames of a mesh bent by an occluding face do not become the track's.
+            track.shape = SHAPE_SMOOTHING * shapes[j] + (1 - SHAPE_SMOOTHING) * track.shape
+            track.centre, track.width, track.last_shape, track.missed = centres[j], _width(boxes[j]), shapes[j], 0
             ids[j] = track.id
         matched = {i for i, _ in matches}
         for i, track in enumerate(tracks):
             if i not in matched:
                 track.missed += 1
         for j, face_id in enumerate(ids):
-            if face_id < 0:
+            if face_id < 0 and not bent[j]:
                 ids[j] = self._start(centres[j], _width(boxes[j]), shapes[j])
         return ids
 
@@ -99,8 +113,13 @@ class FaceTracker:
     def _start(self, centre: np.ndarray, width: float, shape: np.ndarray) -> int:
         face_id = self._next_id
         self._next_id += 1
-        self._tracks[face_id] = _Track(face_id, centre, np.zeros(2), width, shape)
+        self._tracks[face_id] = _Track(face_id, centre, np.zeros(2), width, shape, shape)
         return face_id
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean distance between two normalised meshes' landmarks, in face heights."""
+    return float(np.sqrt(((a - b) ** 2).sum(axis=-1)).mean())
 
 
 def _width(box: np.ndarray) -> float:
