@@ -6,7 +6,8 @@ a 480x480 frame here, against 2.2 ms for ``max_num_faces=1``; see docs/multi-fac
 face is in view this follows it with a one-face mesh, and every ``probe_every``-th frame looks for more
 with MediaPipe's short-range face detector (the BlazeFace model the mesh itself detects with, 1.6 ms);
 once that sees two faces it hands over to a mesh for ``max_faces``, kept until it has seen at most one
-face for ``settle_frames`` frames in a row. A second person is noticed within ``probe_every`` frames.
+face for ``settle_frames`` frames in a row. A second person is noticed within ``probe_every`` frames, and at
+once when the one-face mesh picks up a face afresh (which may be any of those in view).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import numpy as np
 
 from edgeemo.landmarker import FaceMeshLandmarker
 
-PROBE_EVERY = 15  # half a second at 30 frames/s: 0.1 ms a frame on average for the probe
+# A second at 30 frames/s: under 0.1 ms a frame on average for the probe, and a newcomer is noticed within
+# about the second its window takes to fill anyway.
+PROBE_EVERY = 30
 SETTLE_FRAMES = 30  # a second of at most one face before going back to the one-face mesh
 
 
@@ -41,6 +44,7 @@ class MultiFaceLandmarker:
         self.many = False  # whether the max_faces mesh is in use
         self._frames = 0
         self._few = 0  # frames in a row on which the max_faces mesh saw at most one face
+        self._last_centre: np.ndarray | None = None  # of the one-face mesh's face in the last frame
 
     def detect_all(self, rgb: np.ndarray) -> list[np.ndarray]:
         """Every face in ``rgb`` (uint8 RGB), each float32 [468, 2] in pixels, at most ``max_faces``."""
@@ -48,13 +52,20 @@ class MultiFaceLandmarker:
             faces = self._multi.detect_all(rgb)
             self._few = self._few + 1 if len(faces) <= 1 else 0
             if self._few >= self.settle_frames:
-                self.many = False
+                self.many, self._last_centre = False, None
                 self._single.reset()  # its last face is long stale: detect afresh
             return faces
         faces = self._single.detect_all(rgb)
         self._frames += 1
-        # No face: the one-face mesh has just run the detector itself, and found none.
-        if self._multi is not None and len(faces) == 1 and self._frames % self.probe_every == 0:
+        if len(faces) != 1:  # none: the one-face mesh has just run the detector itself, and found none
+            self._last_centre = None
+            return faces
+        centre, width = faces[0].mean(axis=0), float(np.ptp(faces[0][:, 0]))
+        # A face where none was, or elsewhere than the last frame's: the mesh has just picked one of the faces
+        # in view (after a reset, or having lost the last): look for others now, not a probe's period later.
+        jumped = self._last_centre is None or float(np.linalg.norm(centre - self._last_centre)) > 0.5 * width
+        self._last_centre = centre
+        if self._multi is not None and (jumped or self._frames % self.probe_every == 0):
             found = self._detector.process(rgb).detections
             if found and len(found) > 1:
                 self.many, self._few = True, 0
@@ -67,7 +78,7 @@ class MultiFaceLandmarker:
         self._single.reset()
         if self._multi is not None:
             self._multi.reset()
-        self.many, self._frames, self._few = False, 0, 0
+        self.many, self._frames, self._few, self._last_centre = False, 0, 0, None
 
     def close(self) -> None:
         self._single.close()

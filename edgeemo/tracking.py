@@ -75,18 +75,20 @@ class FaceTracker:
         centres = [0.5 * (b[:2] + b[2:]) for b in boxes]
         cost = np.full((len(tracks), len(points)), np.inf)
         bent = np.zeros(len(points), dtype=bool)  # where a known face is, but not shaped like it
-        for i, track in enumerate(tracks):
-            reach = MAX_MOVE + MAX_MOVE_PER_MISS * track.missed
-            predicted = track.predicted()
-            for j, (centre, shape) in enumerate(zip(centres, shapes)):
-                move = float(np.linalg.norm(centre - predicted)) / track.width
-                if move > reach:
-                    continue
-                # Like its last frame (a head turning), or like its running shape (after a few bent frames).
-                if min(_distance(shape, track.last_shape), _distance(shape, track.shape)) > MAX_SHAPE_STEP:
-                    bent[j] |= move <= BENT_MOVE
-                    continue
-                cost[i, j] = move + _distance(shape, track.shape) / SHAPE_UNIT
+        if tracks and points:
+            # Every pair at once: the per-call overhead of numpy, not the arithmetic, is what costs here.
+            found = np.stack(shapes)[None]
+            running = _distances(found, np.stack([t.shape for t in tracks])[:, None])
+            step = np.minimum(running, _distances(found, np.stack([t.last_shape for t in tracks])[:, None]))
+            predicted = np.stack([t.predicted() for t in tracks])
+            width = np.array([t.width for t in tracks])
+            move = np.linalg.norm(np.stack(centres)[None] - predicted[:, None], axis=-1) / width[:, None]
+            reach = MAX_MOVE + MAX_MOVE_PER_MISS * np.array([t.missed for t in tracks], dtype=float)
+            near = move <= reach[:, None]
+            # Like its last frame (a head turning), or like its running shape (after a few bent frames).
+            alike = step <= MAX_SHAPE_STEP
+            cost = np.where(near & alike, move + running / SHAPE_UNIT, np.inf)
+            bent = (~alike & (move <= BENT_MOVE)).any(axis=0)
         matches = assign(cost)
         ids = [-1] * len(points)
         for i, j in matches:
@@ -117,9 +119,9 @@ class FaceTracker:
         return face_id
 
 
-def _distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean distance between two normalised meshes' landmarks, in face heights."""
-    return float(np.sqrt(((a - b) ** 2).sum(axis=-1)).mean())
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean distance between normalised meshes' landmarks [..., 468, 2], in face heights, broadcast."""
+    return np.sqrt(((a - b) ** 2).sum(axis=-1)).mean(axis=-1)
 
 
 def _width(box: np.ndarray) -> float:
@@ -134,6 +136,8 @@ def assign(cost: np.ndarray) -> list[tuple[int, int]]:
     if rows == 0 or cols == 0:
         return []
     finite = np.isfinite(cost)
+    if rows == cols == 1:  # one face, one track: the common case
+        return [(0, 0)] if finite[0, 0] else []
     # An infeasible (or padding) pair costs more than every feasible pair together, so fewer of them wins first.
     big = 1.0 + float(np.abs(cost[finite]).sum()) if finite.any() else 1.0
     n = max(rows, cols)

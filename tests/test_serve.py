@@ -167,7 +167,7 @@ def test_the_show_overlay_draws_each_face_its_landmarks_box_and_score_bars(bundl
     from edgeemo.bundle import load_bundle
     from edgeemo.classifier import EmotionClassifier
     from edgeemo.metrics import Metrics
-    from edgeemo.multi_face import MultiFaceLandmarker
+    from edgeemo.multi_face import PROBE_EVERY, MultiFaceLandmarker
     from edgeemo.publisher import PredictionPublisher
     from edgeemo.serve import (BOX_COLOUR, LANDMARK_COLOUR, SCORE_BAR_PX, SCORE_BAR_X, SCORE_COLOUR, SCORE_PANEL,
                                StreamProcessor, draw_overlay, score_panel)
@@ -178,7 +178,7 @@ def test_the_show_overlay_draws_each_face_its_landmarks_box_and_score_bars(bundl
         processor = StreamProcessor("show", loaded, EmotionClassifier(loaded), landmarker, publisher,
                                     Metrics().stream("show"))
         assert (draw_overlay(two, processor) == two).all()  # nothing seen yet, nothing drawn
-        for _ in range(2 * SPAN):  # the second face is noticed within half a second, then fills its window
+        for _ in range(PROBE_EVERY + SPAN):  # the second face is noticed within a probe's period, then fills its window
             processor.process(two, 0.0, 0.0)
     view = draw_overlay(two, processor)
     assert sorted(processor.last_faces) == [0, 1]
