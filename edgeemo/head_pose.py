@@ -1,7 +1,8 @@
 """Head pose (yaw, pitch, roll in degrees) from one face's landmarks: ``cv2.solvePnP`` against a 3-D head.
 
 The head (``resources/head_model.npz``, written by ``python -m offline.head_model``) is the London dev mean
-neutral face in 3-D, turned so that a face looking into the camera reads 0, 0, 0. The fit uses only
+neutral face in 3-D, turned so that a face looking into the camera reads 0, 0, 0, wherever it is in the image
+(angles are taken from the line of sight, as the training data's are). The fit uses only
 landmarks that expressions barely move (``POSE_POINTS``: eye corners, nose, forehead, temples, cheekbones),
 so a smile does not read as a nod. The camera is unknown: a pinhole with its focal length the image's
 larger side (a 53-degree field of view, a webcam's), centred; a wrong guess moves the angles of a face near
@@ -61,7 +62,19 @@ class HeadPose:
             self._rvec = self._tvec = None
             return (float("nan"),) * 3
         self._rvec, self._tvec = rvec, tvec
-        return angles(cv2.Rodrigues(rvec)[0])
+        # Relative to the line of sight, not the camera's axis: a face off to one side that looks into the
+        # camera reads 0, as the training data's faces do wherever they are in the image.
+        return angles(line_of_sight(tvec[:, 0]).T @ cv2.Rodrigues(rvec)[0])
+
+
+def line_of_sight(position: np.ndarray) -> np.ndarray:
+    """The smallest rotation [3, 3] turning the camera's axis (0, 0, 1) onto the direction of ``position``."""
+    ray = position / np.linalg.norm(position)
+    axis = np.cross([0.0, 0.0, 1.0], ray)
+    sin, cos = np.linalg.norm(axis), ray[2]
+    if sin < 1e-12:
+        return np.eye(3)
+    return cv2.Rodrigues(axis / sin * np.arctan2(sin, cos))[0]
 
 
 def angles(rotation: np.ndarray) -> tuple[float, float, float]:
