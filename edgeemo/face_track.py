@@ -12,7 +12,7 @@ import numpy as np
 
 from edgeemo.bundle import ModelBundle
 from edgeemo.classifier import EmotionClassifier
-from edgeemo.head_pose import POSE_KEYS, HeadPose, beyond_training
+from edgeemo.head_pose import POSE_KEYS, beyond_training, head_pose
 from edgeemo.metrics import StreamMetrics
 from edgeemo.publisher import PredictionPublisher
 from edgeemo.ringbuffer import RingBuffer
@@ -39,7 +39,6 @@ class FaceTrack:
         self._missed = 0  # frames without this face since it was last found
         self._last_face: np.ndarray | None = None
         self._frames_since_full = 0
-        self._pose = HeadPose()
         self.last_scores: np.ndarray | None = None
         self.last_label: str | None = None
         self.last_points: np.ndarray | None = None
@@ -63,16 +62,15 @@ class FaceTrack:
         classify_s = time.monotonic() - classify_started
         label = self.classifier.label(scores)
         height, width = frame_shape[:2]
-        pose = self._pose.estimate(points, width, height)
-        fitted = all(np.isfinite(pose))
+        pose = head_pose(points, width, height)
         payload = self.publisher.publish_prediction(
             self.stream, captured_at=captured_at, face_found=True, scores=scores.tolist(), label=label,
             landmarks=len(self.union), k=self._k, bundle=self.bundle.bundle_id,
             latency={"capture": read_s, "wait": started - captured_at, "landmarks": landmarks_s,
                      "classify": classify_s},
             face=self.face, box=self.last_box / np.array([width, height, width, height]),
-            pose=dict(zip(POSE_KEYS, pose)) if fitted else None,
-            pose_beyond_training=beyond_training(pose) if fitted else None,
+            pose=None if pose is None else dict(zip(POSE_KEYS, pose)),
+            pose_beyond_training=None if pose is None else beyond_training(pose),
         )
         # The classifier reuses its scores array for the next face: keep a copy.
         self.last_scores, self.last_label = scores.copy(), label

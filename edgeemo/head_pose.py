@@ -15,6 +15,7 @@ clockwise in the image.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from pathlib import Path
 
@@ -30,6 +31,7 @@ POSE_POINTS = (*STABLE_POINTS, 1, 4, 5, 2, 98, 327, 129, 358, 116, 345, 50, 280,
 # camera: yaw, pitch, roll (offline.synth.render SETUPS["live"].pose_limit; a test checks they agree).
 # A face turned further is outside what the models were trained on, and its prediction says so.
 TRAINING_POSE_LIMITS = (35.0, 25.0, 20.0)
+_POSE_INDEX = np.array(POSE_POINTS)
 POSE_KEYS = ("yaw", "pitch", "roll")
 
 
@@ -40,51 +42,38 @@ def head_model() -> np.ndarray:
         return data["points"][data["pose_points"]].astype(np.float64)
 
 
-class HeadPose:
-    """Yaw, pitch and roll of a face's landmarks [468, 2] in pixels, fitted afresh or from the last fit.
-
-    Keep one per tracked face: it starts each fit from that face's last pose, which makes it faster and steadier.
-    """
-
-    def __init__(self) -> None:
-        self._rvec: np.ndarray | None = None
-        self._tvec: np.ndarray | None = None
-
-    def estimate(self, points: np.ndarray, width: int, height: int) -> tuple[float, float, float]:
-        """Degrees (yaw, pitch, roll) of a face in an image ``width`` x ``height`` pixels."""
-        focal = float(max(width, height))
-        camera = np.array([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]])
-        image = np.ascontiguousarray(points[list(POSE_POINTS)], dtype=np.float64)
-        guess = self._rvec is not None
-        ok, rvec, tvec = cv2.solvePnP(head_model(), image, camera, None, self._rvec, self._tvec,
-                                      useExtrinsicGuess=guess, flags=cv2.SOLVEPNP_ITERATIVE)
-        if not ok or tvec[2, 0] <= 0:  # a fit behind the camera: start the next one afresh
-            self._rvec = self._tvec = None
-            return (float("nan"),) * 3
-        self._rvec, self._tvec = rvec, tvec
-        # Relative to the line of sight, not the camera's axis: a face off to one side that looks into the
-        # camera reads 0, as the training data's faces do wherever they are in the image.
-        return angles(line_of_sight(tvec[:, 0]).T @ cv2.Rodrigues(rvec)[0])
+def head_pose(points: np.ndarray, width: int, height: int) -> tuple[float, float, float] | None:
+    """Degrees (yaw, pitch, roll) of a face's landmarks [468, 2] in pixels, in an image ``width`` x ``height``
+    pixels; None where no pose fits. SQPnP: the global least-squares fit, no starting guess (20 us here,
+    against 120 us for OpenCV's iterative fit from the last pose)."""
+    focal = float(max(width, height))
+    camera = np.array([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]])
+    image = points[_POSE_INDEX].astype(np.float64)
+    ok, rvec, tvec = cv2.solvePnP(head_model(), image, camera, None, flags=cv2.SOLVEPNP_SQPNP)
+    if not ok or tvec[2, 0] <= 0 or not np.isfinite(rvec).all():
+        return None
+    # Relative to the line of sight, not the camera's axis: a face off to one side that looks into the
+    # camera reads 0, as the training data's faces do wherever they are in the image.
+    return angles(line_of_sight(tvec[:, 0]).T @ cv2.Rodrigues(rvec)[0])
 
 
 def line_of_sight(position: np.ndarray) -> np.ndarray:
     """The smallest rotation [3, 3] turning the camera's axis (0, 0, 1) onto the direction of ``position``."""
-    ray = position / np.linalg.norm(position)
-    axis = np.cross([0.0, 0.0, 1.0], ray)
-    sin, cos = np.linalg.norm(axis), ray[2]
-    if sin < 1e-12:
+    x, y, z = (float(v) for v in position)
+    sin = math.hypot(x, y)  # |(0, 0, 1) x position|, the rotation's axis (-y, x, 0) before scaling
+    if sin < 1e-12 * abs(z):
         return np.eye(3)
-    return cv2.Rodrigues(axis / sin * np.arctan2(sin, cos))[0]
+    angle = math.atan2(sin, z)
+    return cv2.Rodrigues(np.array([-y, x, 0.0]) * (angle / sin))[0]
 
 
 def angles(rotation: np.ndarray) -> tuple[float, float, float]:
     """Degrees (yaw, pitch, roll) of a rotation matrix R = Rz(roll) Ry(yaw) Rx(pitch)."""
-    yaw = np.arcsin(np.clip(-rotation[2, 0], -1.0, 1.0))
-    pitch = np.arctan2(rotation[2, 1], rotation[2, 2])
-    roll = np.arctan2(rotation[1, 0], rotation[0, 0])
-    return float(np.degrees(yaw)), float(np.degrees(pitch)), float(np.degrees(roll))
+    r = rotation.tolist()  # scalars: math is several times faster than numpy here
+    yaw = math.asin(min(max(-r[2][0], -1.0), 1.0))
+    return math.degrees(yaw), math.degrees(math.atan2(r[2][1], r[2][2])), math.degrees(math.atan2(r[1][0], r[0][0]))
 
 
 def beyond_training(pose: tuple[float, float, float]) -> bool:
-    """Whether a head is turned further than the training data's poses (or its pose is unknown)."""
+    """Whether a head is turned further than the training data's poses."""
     return not all(abs(a) <= limit for a, limit in zip(pose, TRAINING_POSE_LIMITS))

