@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
+import cv2
 import numpy as np
 
 from edgeemo.landmarker import FaceMeshLandmarker
@@ -57,15 +58,18 @@ class MultiFaceLandmarker:
             return faces
         faces = self._single.detect_all(rgb)
         self._frames += 1
+        if self._multi is None:  # --max-faces 1
+            return faces
         if len(faces) != 1:  # none: the one-face mesh has just run the detector itself, and found none
             self._last_centre = None
             return faces
-        centre, width = faces[0].mean(axis=0), float(np.ptp(faces[0][:, 0]))
+        x, y, width, height = cv2.boundingRect(faces[0])  # numpy's min and max cost 20 times more here
+        centre = np.array([x + width / 2, y + height / 2])
         # A face where none was, or elsewhere than the last frame's: the mesh has just picked one of the faces
         # in view (after a reset, or having lost the last): look for others now, not a probe's period later.
         jumped = self._last_centre is None or float(np.linalg.norm(centre - self._last_centre)) > 0.5 * width
         self._last_centre = centre
-        if self._multi is not None and (jumped or self._frames % self.probe_every == 0):
+        if jumped or self._frames % self.probe_every == 0:
             found = self._detector.process(rgb).detections
             if found and len(found) > 1:
                 self.many, self._few = True, 0

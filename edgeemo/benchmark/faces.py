@@ -48,10 +48,12 @@ WARMUP = 80  # frames before timing: windows full, the probe has switched meshes
 
 
 class _OneFaceProcessor:
-    """The one-face pipeline as serve ran it before several faces (the baseline)."""
+    """The one-face pipeline as serve ran it before several faces (the baseline): its per-frame work with a
+    face in view, metrics included; the status events and missed-frame branch left out (never taken here)."""
 
-    def __init__(self, bundle, classifier, landmarker, publisher) -> None:
+    def __init__(self, bundle, classifier, landmarker, publisher, metrics) -> None:
         self.bundle, self.classifier, self.landmarker, self.publisher = bundle, classifier, landmarker, publisher
+        self.metrics = metrics
         self.union = bundle.landmarks_union
         self.buffer = RingBuffer.for_window(bundle.frames, bundle.frame_stride, len(self.union))
         self._window = np.zeros((bundle.frames, 2, len(self.union)), np.float32)
@@ -60,12 +62,14 @@ class _OneFaceProcessor:
 
     def process(self, frame: np.ndarray, captured_at: float, read_s: float) -> list[dict]:
         started = time.monotonic()
+        self.metrics.frame()
         if self._rgb is None or self._rgb.shape != frame.shape:
             self._rgb = np.empty_like(frame)
         cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=self._rgb)
         points = self.landmarker.detect(self._rgb)
         if points is None:
             return []
+        self.metrics.face_found()
         self.buffer.append(normalize_landmarks(points)[self.union])
         landmarks_s = time.monotonic() - started
         if not self.buffer.is_full(self.bundle.frames, self.bundle.frame_stride):
@@ -75,11 +79,14 @@ class _OneFaceProcessor:
         scores = self.classifier.classify(self._window)
         classify_s = time.monotonic() - classify_started
         label = self.classifier.label(scores)
-        return [self.publisher.publish_prediction(
+        payload = self.publisher.publish_prediction(
             "bench", captured_at=captured_at, face_found=True, scores=scores.tolist(), label=label,
             landmarks=len(self.union), k=self._k, bundle=self.bundle.bundle_id,
             latency={"capture": read_s, "wait": started - captured_at, "landmarks": landmarks_s,
-                     "classify": classify_s})]
+                     "classify": classify_s})
+        self.metrics.prediction(label)
+        self.metrics.observe_latency(payload["latency"])
+        return [payload]
 
 
 def compose(faces: int) -> np.ndarray:
@@ -99,12 +106,12 @@ def _processor(case: str, bundle, classifier, publisher, enter):
     from edgeemo.multi_face import MultiFaceLandmarker
     from edgeemo.serve import StreamProcessor
 
+    metrics = Metrics(CollectorRegistry()).stream("bench")
     if case == "before":
-        return _OneFaceProcessor(bundle, classifier, enter(FaceMeshLandmarker(static=False)), publisher)
+        return _OneFaceProcessor(bundle, classifier, enter(FaceMeshLandmarker(static=False)), publisher, metrics)
     landmarker = {"--max-faces 1": lambda: MultiFaceLandmarker(1), "--max-faces 4": lambda: MultiFaceLandmarker(4),
                   "mesh for 4": lambda: FaceMeshLandmarker(static=False, max_faces=4)}[case]()
-    processor = StreamProcessor("bench", bundle, classifier, enter(landmarker), publisher,
-                                Metrics(CollectorRegistry()).stream("bench"))
+    processor = StreamProcessor("bench", bundle, classifier, enter(landmarker), publisher, metrics)
     processor.frame_interval_s = 1 / 30
     return processor
 
