@@ -6,13 +6,14 @@ frames in which the face was not found), and each pair of a track and a face fou
     centre distance / face width  +  landmark-shape distance / SHAPE_UNIT
 
 where the shape distance is the mean distance between the face's normalised landmarks
-(``edgeemo.normalize``, the frame the models read) and the track's last ones. From one frame to the next a
-face's normalised shape moves by about 0.002 face heights (tracker jitter, a slow expression), while two
-London dev people's neutral faces differ by 0.02 (median; 0.012 at the 10th percentile): position tells
-faces apart while they are apart, shape when they cross. Pairs beyond the gates are never matched; the
-assignment with the lowest total cost, most faces matched first, is found exactly (the Hungarian method).
-A face matched to no
-track starts a new one with the next id. Ids count from 0 per stream and are never reused.
+(``edgeemo.normalize``, the frame the models read) and the track's running shape. From one frame to the
+next a face's normalised shape moves by about 0.002 face heights (tracker jitter, a slow expression), while
+two London dev people's neutral faces differ by 0.02 (median; 0.012 at the 10th percentile): position
+tells faces apart while they are apart, shape when they cross. Pairs beyond the gates (MAX_MOVE, and
+MAX_SHAPE_STEP from both the face's last frame and its running shape) are never matched; the assignment
+with the lowest total cost, most faces matched first, is found exactly (the Hungarian method). A face
+matched to no track starts a new one with the next id, unless it is a bent mesh (see MAX_SHAPE_STEP). Ids
+count from 0 per stream and are never reused.
 
 Ending a track (a face gone longer than the face gap) is the caller's decision: ``drop(id)``.
 Why not a tracking library: docs/multi-face.md (norfair, supervision's ByteTrack, roboflow's trackers).
@@ -66,10 +67,6 @@ class FaceTracker:
         self._tracks: dict[int, _Track] = {}
         self._next_id = 0
 
-    @property
-    def ids(self) -> list[int]:
-        return list(self._tracks)
-
     def update(self, points: list[np.ndarray], shapes: list[np.ndarray]) -> list[int]:
         """The track id of each face found in this frame (pixels [468, 2] and normalised [468, 2] each), in
         their order; faces matched to no track get new ids, except bent meshes: -1. Tracks not matched count
@@ -120,11 +117,6 @@ class FaceTracker:
         self._next_id += 1
         self._tracks[face_id] = _Track(face_id, centre, np.zeros(2), width, shape.astype(np.float64), shape)
         return face_id
-
-
-def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Mean distance between normalised meshes' landmarks [..., 468, 2], in face heights, broadcast."""
-    return np.linalg.norm(a - b, axis=-1).mean(axis=-1)
 
 
 def _width(box: np.ndarray) -> float:
