@@ -46,7 +46,7 @@ class FaceTrack:
 
     def found(self, points: np.ndarray, normalized: np.ndarray, frame_shape: tuple[int, ...], captured_at: float,
               read_s: float, started: float, landmarks_s: float) -> dict | None:
-        """This face in this frame: pixels [468, 2] and normalised [468, 2]; return the prediction published, or None."""
+        """This face in this frame (pixels [468, 2], normalised [468, 2]); return the prediction published, or None."""
         self._last_face_at, self._missed = captured_at, 0
         self.last_points, self.last_box = points, face_box(points)
         self._last_face = normalized[self.union]

@@ -28,12 +28,14 @@ window has filled), each face with its own id, window and predictions:
 | `bundle` | str | the model bundle id |
 | `latency` | map str -> float | seconds per stage, measured in-process on a monotonic clock (next table) |
 | `face` | int | the face's id in this stream: from 0, the same while the face stays in view, never reused |
-| `box` | map str -> float | the face's landmarks' extent in the image, 0 to 1 of its width and height: `x0`, `y0` (top left), `x1`, `y1` |
-| `pose` | map str -> float | head pose in degrees from looking into the camera: `yaw` (> 0: nose to the image's left), `pitch` (> 0: down), `roll` (> 0: clockwise in the image); absent when no pose could be fitted |
-| `pose_beyond_training` | bool | the head is turned further than the training data's poses: a less trustworthy judgement; with `pose` |
+| `box` | map str -> float | the face's extent, 0 to 1 of the image's width and height: `x0`, `y0`, `x1`, `y1` |
+| `pose` | map str -> float | head pose, degrees from looking into the camera: `yaw`, `pitch`, `roll` (below) |
+| `pose_beyond_training` | bool | turned further than the training data's poses: a judgement to trust less |
 
-`face`, `box`, `pose` and `pose_beyond_training` came with several faces per stream (edgeemo 0.2); older
-publishers do not send them, and readers must not need them.
+`face`, `box`, `pose` and `pose_beyond_training` came with several faces per stream; older publishers do
+not send them, and readers must not need them. `pose` and `pose_beyond_training` are absent when no pose
+could be fitted. `yaw` > 0: the nose turns to the image's left; `pitch` > 0: down; `roll` > 0: clockwise in
+the image (edgeemo.head_pose).
 
 Emotion keys, in this order: `anger`, `disgust`, `fear`, `happiness`, `sadness`, `surprise`.
 
@@ -43,7 +45,7 @@ Emotion keys, in this order: `anger`, `disgust`, `fear`, `happiness`, `sadness`,
 | `wait` | waiting from capture until processing started (a newer frame would have replaced it) |
 | `landmarks` | finding the frame's face meshes, normalising them and telling the faces apart (shared by its faces) |
 | `classify` | running the six models on this face's window |
-| `publish` | from the landmarks to the stamp, less `classify`: the frame's faces before this one, fusing the label, the head pose, building the message |
+| `publish` | the rest: the frame's faces before this one, fusing the label, the head pose, the message |
 | `total` | from capture to the stamp: `wait` + `landmarks` + `classify` + `publish` |
 
 Status payload (topic ``edgeemo.status.<stream>``), on events:
@@ -162,7 +164,9 @@ def build_prediction(
     if face is not None:
         message["face"] = int(face)
     if box is not None:
-        message["box"] = box if isinstance(box, Mapping) else dict(zip(BOX_KEYS, box.tolist() if hasattr(box, "tolist") else box))
+        if not isinstance(box, Mapping):
+            box = dict(zip(BOX_KEYS, box.tolist() if hasattr(box, "tolist") else box))
+        message["box"] = box
     if pose is not None:
         message["pose"] = pose
     if pose_beyond_training is not None:

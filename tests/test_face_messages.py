@@ -88,7 +88,8 @@ def test_human_readable_lines_name_the_face_and_a_pose_beyond_training():
         gone = pub.publish_status("cam0", "no_face", "face 0 gone longer than 0.5 s; 1 face in view", face=0)
     assert " cam0 #0 face 0 happiness " in format_message(turned)
     assert "(turned beyond training)" in format_message(turned)
-    assert format_message(gone).endswith(" cam0 #0 face 0 status no_face: face 0 gone longer than 0.5 s; 1 face in view")
+    assert format_message(gone).endswith(
+        " cam0 #0 face 0 status no_face: face 0 gone longer than 0.5 s; 1 face in view")
 
 
 def test_face_must_be_an_id(capsys):
