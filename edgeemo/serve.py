@@ -5,7 +5,8 @@ its own thread, which hands over only the newest frame (``LatestFrameSlot``), so
 camera drops frames and counts them instead of falling behind; files read as fast as possible are read on
 the pipeline's thread, every frame processed. One processing loop serves every stream in turn, each with
 its own face mesh, ring buffer and models, and publishes them all on one socket, which binds (subscribers
-connect to it) or connects to an ``edgeemo relay``.
+connect to it) or connects to an ``edgeemo relay``. Several faces in one stream each get an id, a window
+and predictions of their own (``StreamProcessor``, ``edgeemo.face_track``; docs/multi-face.md).
 """
 
 from __future__ import annotations

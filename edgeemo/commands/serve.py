@@ -60,7 +60,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
                    help="follow up to N faces per stream, each with its own id, window and predictions (default 4)")
     p.add_argument("--sndhwm", type=positive_int, default=100, help="messages queued per slow subscriber")
     p.add_argument("--show", action="store_true",
-                   help="show the face, the landmarks read and the scores in a window (needs a display; q quits)")
+                   help="show each face's id, box, landmarks read and scores in a window (needs a display; q quits)")
     p.set_defaults(handler=run)
 
 
