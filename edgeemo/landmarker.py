@@ -45,7 +45,7 @@ def landmarks_to_pixels(landmark_list, width: int, height: int) -> np.ndarray:
 
 
 class FaceMeshLandmarker:
-    """MediaPipe face mesh for one face, 468 landmarks (no iris refinement).
+    """MediaPipe face mesh for up to ``max_faces`` faces (default one), 468 landmarks (no iris refinement).
 
     ``static=False`` is tracking mode, for the frames of one video or camera: after the first detection the
     mesh follows the face from frame to frame (faster and steadier). ``static=True`` detects the face afresh
@@ -54,11 +54,12 @@ class FaceMeshLandmarker:
     """
 
     def __init__(self, static: bool = False, min_detection_confidence: float = 0.5,
-                 min_tracking_confidence: float = 0.5) -> None:
+                 min_tracking_confidence: float = 0.5, max_faces: int = 1) -> None:
         from mediapipe.python.solutions.face_mesh import FaceMesh  # lazy: see the module docstring
 
+        self.max_faces = max_faces
         self._mesh = FaceMesh(
-            static_image_mode=static, max_num_faces=1, refine_landmarks=False,
+            static_image_mode=static, max_num_faces=max_faces, refine_landmarks=False,
             min_detection_confidence=min_detection_confidence, min_tracking_confidence=min_tracking_confidence,
         )
 
@@ -73,6 +74,12 @@ class FaceMeshLandmarker:
         if not result.multi_face_landmarks:
             return None
         return landmarks_to_pixels(result.multi_face_landmarks[0], rgb.shape[1], rgb.shape[0])
+
+    def detect_all(self, rgb: np.ndarray) -> list[np.ndarray]:
+        """Every face in ``rgb`` (at most ``max_faces``), each float32 [468, 2] in pixels, as ``detect`` gives one."""
+        result = self._mesh.process(rgb)
+        height, width = rgb.shape[:2]
+        return [landmarks_to_pixels(face, width, height) for face in result.multi_face_landmarks or ()]
 
     def reset(self) -> None:
         """Forget the tracked face: the next frame starts a new video."""

@@ -47,6 +47,11 @@ _PREDICTION_FIELDS = {
 _STATUS_FIELDS = {
     "schema": int, "kind": str, "stream": str, "seq": int, "t_publish": float, "event": str, "detail": str,
 }
+# Keys added after the first release: checked when present, never required (older publishers lack them).
+_OPTIONAL_PREDICTION_FIELDS = {"face": int, "box": dict, "pose": dict, "pose_beyond_training": bool}
+_OPTIONAL_STATUS_FIELDS = {"face": int}
+BOX_KEYS = ("x0", "y0", "x1", "y1")
+POSE_KEYS = ("yaw", "pitch", "roll")
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "a boolean", str: "a string", dict: "a map"}
 
 
@@ -68,10 +73,14 @@ def status_topic(stream: str) -> str:
 def build_prediction(
     *, stream: str, seq: int, t_capture: float, t_publish: float, face_found: bool,
     scores: Mapping[str, float] | Sequence[float], label: str, landmarks: int, k: Mapping[str, int],
-    bundle: str, latency: Mapping[str, float],
+    bundle: str, latency: Mapping[str, float], face: int | None = None,
+    box: Mapping[str, float] | Sequence[float] | None = None, pose: Mapping[str, float] | None = None,
+    pose_beyond_training: bool | None = None,
 ) -> dict[str, Any]:
     """A prediction payload, checked as ``unpack`` checks it. ``scores`` is a map by emotion or six numbers
-    in EMOTIONS order (a numpy array is fine); numbers become Python types, which msgpack needs."""
+    in EMOTIONS order (a numpy array is fine); numbers become Python types, which msgpack needs. ``box`` is
+    a map or four numbers x0, y0, x1, y1; ``face``, ``box``, ``pose`` and ``pose_beyond_training`` are left
+    out when None."""
     if not isinstance(scores, Mapping):
         if len(scores) != len(EMOTIONS):
             raise EdgeemoError(f"prediction field 'scores': expected six numbers, got {len(scores)}")
@@ -85,17 +94,31 @@ def build_prediction(
         "scores": scores, "label": label, "landmarks": int(landmarks), "k": k,
         "bundle": str(bundle), "latency": latency,
     }
+    if face is not None:
+        message["face"] = int(face)
+    if box is not None:
+        if not isinstance(box, Mapping):
+            box = dict(zip(BOX_KEYS, box.tolist() if hasattr(box, "tolist") else box))
+        message["box"] = box
+    if pose is not None:
+        message["pose"] = pose
+    if pose_beyond_training is not None:
+        message["pose_beyond_training"] = bool(pose_beyond_training)
     _check_maps(message)
     return message
 
 
-def build_status(*, stream: str, seq: int, t_publish: float, event: str, detail: str = "") -> dict[str, Any]:
+def build_status(*, stream: str, seq: int, t_publish: float, event: str, detail: str = "",
+                 face: int | None = None) -> dict[str, Any]:
     if event not in STATUS_EVENTS:
         raise EdgeemoError(f"status field 'event': {event!r} is not one of {', '.join(STATUS_EVENTS)}")
-    return {
+    message = {
         "schema": SCHEMA_VERSION, "kind": "status", "stream": stream, "seq": int(seq),
         "t_publish": float(t_publish), "event": event, "detail": str(detail),
     }
+    if face is not None:
+        message["face"] = int(face)
+    return message
 
 
 def pack(payload: Mapping[str, Any]) -> bytes:
@@ -126,6 +149,9 @@ def unpack(topic: bytes | str, payload: bytes) -> dict[str, Any]:
         raise EdgeemoError(f"{kind} message on {topic}: payload is a {type(message).__name__}, not a map")
     for key, expected in fields.items():
         _check_type(message, key, expected, kind)
+    for key, expected in (_OPTIONAL_STATUS_FIELDS if kind == "status" else _OPTIONAL_PREDICTION_FIELDS).items():
+        if key in message:
+            _check_type(message, key, expected, kind)
     if message["schema"] != SCHEMA_VERSION:
         newer = ": upgrade edgeemo" if message["schema"] > SCHEMA_VERSION else ""
         raise EdgeemoError(
@@ -137,6 +163,8 @@ def unpack(topic: bytes | str, payload: bytes) -> dict[str, Any]:
         raise EdgeemoError(f"{kind} field 'stream': {message['stream']!r} but the topic is {topic}")
     if message["seq"] < 0:
         raise EdgeemoError(f"{kind} field 'seq': {message['seq']} is negative")
+    if message.get("face", 0) < 0:
+        raise EdgeemoError(f"{kind} field 'face': {message['face']} is negative")
     if kind == "status":
         # A newer publisher may add events (as the relay_ ones were added): accept any string, as for keys.
         if not message["event"]:
@@ -164,6 +192,10 @@ def _check_maps(message: dict) -> None:
     message["scores"] = _number_map(message["scores"], "scores", EMOTIONS, float)
     message["k"] = _number_map(message["k"], "k", EMOTIONS, int)
     message["latency"] = _number_map(message["latency"], "latency", LATENCY_KEYS, float)
+    if "box" in message:
+        message["box"] = _number_map(message["box"], "box", BOX_KEYS, float)
+    if "pose" in message:
+        message["pose"] = _number_map(message["pose"], "pose", POSE_KEYS, float)
 
 
 def _number_map(value: Mapping, key: str, keys: Sequence[str], number: type) -> dict[str, Any]:

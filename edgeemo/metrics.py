@@ -2,7 +2,7 @@
 
     metrics = Metrics(bundle="bundle-id")
     cam = metrics.stream("cam0")          # label values resolved once, not per frame
-    cam.frame(); cam.face_found(); cam.prediction("happiness")
+    cam.frame(); cam.face_found(); cam.track_started(1); cam.prediction("happiness")
     cam.observe_latency(payload["latency"])  # the map a published prediction carries
     server = serve_metrics(metrics.registry, port=9108, health=health)   # + /healthz, /readyz
     ...
@@ -60,6 +60,13 @@ class Metrics:
         stream = ("stream",)
         self.frames = Counter("edgeemo_frames", "Frames read from the source", stream, registry=registry)
         self.faces_found = Counter("edgeemo_faces_found", "Frames in which a face was found", stream, registry=registry)
+        self.faces_tracked = Gauge(
+            "edgeemo_faces_tracked", "Faces followed now, each its own window (in view or briefly missed)", stream,
+            registry=registry,
+        )
+        self.tracks_started = Counter(
+            "edgeemo_tracks_started", "Faces that came into view and got a new id", stream, registry=registry
+        )
         self.predictions = Counter(
             "edgeemo_predictions", "Predictions published, by fused label", ("stream", "label"), registry=registry
         )
@@ -127,6 +134,8 @@ class StreamMetrics:
         self.stream = stream
         self._frames = metrics.frames.labels(stream)
         self._faces = metrics.faces_found.labels(stream)
+        self._tracked = metrics.faces_tracked.labels(stream)
+        self._tracks_started = metrics.tracks_started.labels(stream)
         self._predictions = {label: metrics.predictions.labels(stream, label) for label in LABELS}
         self._frames_dropped = metrics.frames_dropped.labels(stream)
         self._reopens = metrics.source_reopens.labels(stream)
@@ -142,6 +151,14 @@ class StreamMetrics:
 
     def face_found(self) -> None:
         self._faces.inc()
+
+    def track_started(self, tracked: int) -> None:
+        """A new face id; ``tracked`` faces are followed now."""
+        self._tracks_started.inc()
+        self._tracked.set(tracked)
+
+    def track_ended(self, tracked: int) -> None:
+        self._tracked.set(tracked)
 
     def prediction(self, label: str) -> None:
         try:

@@ -82,6 +82,8 @@ class PredictionPublisher:
     def publish_prediction(
         self, stream: str, *, captured_at: float, face_found: bool, scores: Mapping[str, float] | Sequence[float],
         label: str, landmarks: int, k: Mapping[str, int], bundle: str, latency: Mapping[str, float],
+        face: int | None = None, box: Mapping[str, float] | Sequence[float] | None = None,
+        pose: Mapping[str, float] | None = None, pose_beyond_training: bool | None = None,
     ) -> dict[str, Any]:
         """Stamp, check, pack and send one prediction; return the payload sent.
 
@@ -105,15 +107,18 @@ class PredictionPublisher:
         payload = build_prediction(
             stream=stream, seq=self._seq[key], t_capture=wall - total, t_publish=wall, face_found=face_found,
             scores=scores, label=label, landmarks=landmarks, k=k, bundle=bundle, latency=stages,
+            face=face, box=box, pose=pose, pose_beyond_training=pose_beyond_training,
         )
         self._send(key, topic, payload)
         return payload
 
-    def publish_status(self, stream: str, event: str, detail: str = "") -> dict[str, Any]:
-        """Send one status event (``edgeemo.messages.STATUS_EVENTS``); return the payload sent."""
+    def publish_status(self, stream: str, event: str, detail: str = "", face: int | None = None) -> dict[str, Any]:
+        """Send one status event (``edgeemo.messages.STATUS_EVENTS``), of one face if ``face`` is given; return
+        the payload sent."""
         key = ("status", stream)
         topic = self._topics.get(key) or self._topic(key)
-        payload = build_status(stream=stream, seq=self._seq[key], t_publish=time.time(), event=event, detail=detail)
+        payload = build_status(stream=stream, seq=self._seq[key], t_publish=time.time(), event=event, detail=detail,
+                               face=face)
         self._send(key, topic, payload)
         return payload
 

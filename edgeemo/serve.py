@@ -5,7 +5,8 @@ its own thread, which hands over only the newest frame (``LatestFrameSlot``), so
 camera drops frames and counts them instead of falling behind; files read as fast as possible are read on
 the pipeline's thread, every frame processed. One processing loop serves every stream in turn, each with
 its own face mesh, ring buffer and models, and publishes them all on one socket, which binds (subscribers
-connect to it) or connects to an ``edgeemo relay``.
+connect to it) or connects to an ``edgeemo relay``. Several faces in one stream each get an id, a window
+and predictions of their own (``StreamProcessor``, ``edgeemo.face_track``; docs/multi-face.md).
 
 Left alone for weeks (docs/operations.md): a live source that is not there at start is waited for like
 one lost later; what goes wrong in one stream stays in it; SIGTERM ends the process within 2 s whatever
@@ -35,6 +36,7 @@ from edgeemo.device import PROVIDERS, check_device
 from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
 from edgeemo.health import DEFAULT_STALE_S, Health
+from edgeemo.face_track import FaceTrack
 from edgeemo.info import DEFAULT_BUNDLE
 from edgeemo.keys import ClientKeys, ServerKeys, load_client_keys, load_server_keys
 from edgeemo.messages import DEFAULT_ENDPOINT, check_stream
@@ -42,7 +44,6 @@ from edgeemo.metrics import DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT, Metrics,
 from edgeemo.normalize import normalize_landmarks
 from edgeemo.peers import CONNECTED, HANDSHAKE_FAILED, NO_PEER
 from edgeemo.publisher import PredictionPublisher
-from edgeemo.ringbuffer import RingBuffer
 from edgeemo.shutdown import Shutdown
 from edgeemo.sources import (
     DEFAULT_NETWORK_TIMEOUT_S,
@@ -52,12 +53,15 @@ from edgeemo.sources import (
     ReopeningSource,
     make_source,
 )
+from edgeemo.tracking import FaceTracker
 
 DEMO_CLIP = Path(__file__).parent / "resources" / "demo" / "smile.mp4"
 log = logging.getLogger("edgeemo.serve")
-# --show's overlay (BGR): landmark dots, score bars from x = SCORE_BAR_X, SCORE_BAR_PX long at score 1
-LANDMARK_COLOUR, SCORE_COLOUR = (0, 255, 0), (0, 200, 255)
-SCORE_BAR_X, SCORE_BAR_PX = 90, 100
+# --show's overlay (BGR): landmark dots, a box per face, score bars SCORE_BAR_X into the face's score panel,
+# SCORE_BAR_PX long at score 1; the panel (width, height) sits beside the face's box
+LANDMARK_COLOUR, BOX_COLOUR, SCORE_COLOUR = (0, 255, 0), (255, 128, 0), (0, 200, 255)
+SCORE_BAR_X, SCORE_BAR_PX = 64, 60
+SCORE_PANEL = (SCORE_BAR_X + SCORE_BAR_PX + 1, 14 + 16 * 6)
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,8 @@ class ServeOptions:
     threads: int = 1  # ONNX Runtime intra-op threads
     device: str = "cpu"
     pace: bool = True  # files play at their own frame rate; False: as fast as possible, no frame dropped
-    face_gap_s: float = 0.5  # a face gone longer than this empties the window
+    face_gap_s: float = 0.5  # a face gone longer than this ends its track (and its window)
+    max_faces: int = 4  # faces followed per stream, each its own track, window and predictions
     sndhwm: int = 100
     show: bool = False
     network_timeout_s: float = DEFAULT_NETWORK_TIMEOUT_S  # an rtsp:// or http:// source's open and read timeout
@@ -83,7 +88,8 @@ class ServeOptions:
 
 
 class StreamProcessor:
-    """One stream's per-frame work after capture. Not thread-safe: one per stream, on one thread."""
+    """One stream's per-frame work after capture: find the faces, tell them apart (``edgeemo.tracking``) and
+    hand each to its own ``FaceTrack`` (window, predictions). Not thread-safe: one per stream, on one thread."""
 
     def __init__(self, stream: str, bundle: ModelBundle, classifier: EmotionClassifier, landmarker,
                  publisher: PredictionPublisher, metrics: StreamMetrics, every: int = 1, face_gap_s: float = 0.5):
@@ -91,81 +97,67 @@ class StreamProcessor:
         self.landmarker, self.publisher, self.metrics = landmarker, publisher, metrics
         self.every, self.face_gap_s = every, face_gap_s
         self.union = bundle.landmarks_union
-        self.buffer = RingBuffer.for_window(bundle.frames, bundle.frame_stride, len(self.union))
-        self._window = np.zeros((bundle.frames, 2, len(self.union)), np.float32)
         self._rgb: np.ndarray | None = None
-        self._k = {m.emotion: len(m.landmarks) for m in bundle.models}
-        self._face_present: bool | None = None  # None until the first frame
-        self._last_face_at: float | None = None
+        self._face_present: bool | None = None  # None until the first frame; False: no face seen yet
         # Seconds of video per frame when frames come faster than they were filmed (a file read with --fast):
         # then a face's absence is counted in video time, not in the wall time it took to decode.
         self.frame_interval_s: float | None = None
-        self._missed = 0  # frames without a face since the last face
-        self._last_face: np.ndarray | None = None
-        self._frames_since_full = 0
-        self.last_scores: np.ndarray | None = None
-        self.last_label: str | None = None
-        self.last_points: np.ndarray | None = None
+        self.tracker = FaceTracker()
+        self.tracks: dict[int, FaceTrack] = {}  # by face id, while the face is in view or briefly missed
+        self.last_faces: list[int] = []  # the ids of the faces found in the last frame
 
-    def process(self, frame: np.ndarray, captured_at: float, read_s: float) -> dict | None:
-        """Handle one BGR frame; return the prediction published, or None."""
+    def process(self, frame: np.ndarray, captured_at: float, read_s: float) -> list[dict]:
+        """Handle one BGR frame; return the predictions published, one per face whose window is ready."""
         started = time.monotonic()
         self.metrics.frame()
         if self._rgb is None or self._rgb.shape != frame.shape:
             self._rgb = np.empty_like(frame)
         cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=self._rgb)  # OpenCV decodes BGR, MediaPipe wants RGB
-        points = self.landmarker.detect(self._rgb)
-        self.last_points = points
-        if points is None:
-            self._no_face(captured_at)
-            return None
-        self.metrics.face_found()
-        if not self._face_present:
-            self._face_present = True
-            self.publisher.publish_status(self.stream, "face_found")
-        self._last_face_at, self._missed = captured_at, 0
-        self._last_face = normalize_landmarks(points)[self.union]
-        self.buffer.append(self._last_face)
+        faces = self.landmarker.detect_all(self._rgb)
+        normalized = [normalize_landmarks(points) for points in faces]
+        ids = self.tracker.update(faces, normalized)
         landmarks_s = time.monotonic() - started
-        if not self.buffer.is_full(self.bundle.frames, self.bundle.frame_stride):
-            return None
-        self._frames_since_full += 1
-        if (self._frames_since_full - 1) % self.every:
-            return None
-        self.buffer.window(self.bundle.frame_stride, self.bundle.frames, self._window)
-        classify_started = time.monotonic()
-        scores = self.classifier.classify(self._window)
-        classify_s = time.monotonic() - classify_started
-        label = self.classifier.label(scores)
-        payload = self.publisher.publish_prediction(
-            self.stream, captured_at=captured_at, face_found=True, scores=scores.tolist(), label=label,
-            landmarks=len(self.union), k=self._k, bundle=self.bundle.bundle_id,
-            latency={"capture": read_s, "wait": started - captured_at, "landmarks": landmarks_s,
-                     "classify": classify_s},
-        )
-        self.last_scores, self.last_label = scores, label
-        self.metrics.prediction(label)
-        self.metrics.observe_latency(payload["latency"])
-        return payload
+        self.last_faces = [face for face in ids if face >= 0]
+        for face in [face for face in self.tracks if face not in ids]:
+            if self.tracks[face].missed(captured_at, self.frame_interval_s):
+                self._end(face)
+        if not faces:
+            if self._face_present is None:
+                self._face_present = False
+                self.publisher.publish_status(self.stream, "no_face")
+            return []
+        self.metrics.face_found()
+        self._face_present = True
+        payloads = []
+        for face, points, face_normalized in zip(ids, faces, normalized):
+            if face < 0:  # a bent mesh over a known face (edgeemo.tracking): that face is missed this frame
+                continue
+            track = self.tracks.get(face) or self._start(face)
+            payload = track.found(points, face_normalized, frame.shape, captured_at, read_s, started, landmarks_s)
+            if payload is not None:
+                payloads.append(payload)
+        return payloads
 
-    def _no_face(self, captured_at: float) -> None:
-        self._missed += 1
-        if self._last_face_at is None:
-            gone_for = None
-        elif self.frame_interval_s is not None:
-            gone_for = self._missed * self.frame_interval_s
-        else:
-            gone_for = captured_at - self._last_face_at
-        if gone_for is not None and gone_for <= self.face_gap_s:
-            # A short miss (a blink of the tracker): hold the last face so the window keeps its timing,
-            # as training fills missing frames from their neighbours.
-            self.buffer.append(self._last_face)
-            return
-        if self._face_present is not False:
-            self._face_present = False
-            self.buffer.clear()
-            self._frames_since_full = 0
-            self.publisher.publish_status(self.stream, "no_face")
+    def _start(self, face: int) -> FaceTrack:
+        track = FaceTrack(self.stream, face, self.bundle, self.classifier, self.publisher, self.metrics,
+                          self.every, self.face_gap_s)
+        self.tracks[face] = track
+        self.metrics.track_started(len(self.tracks))
+        self.publisher.publish_status(self.stream, "face_found", f"face {face}; {_faces(len(self.tracks))} in view",
+                                      face=face)
+        return track
+
+    def _end(self, face: int) -> None:
+        del self.tracks[face]
+        self.tracker.drop(face)
+        self.metrics.track_ended(len(self.tracks))
+        self.publisher.publish_status(
+            self.stream, "no_face", f"face {face} gone longer than {self.face_gap_s:g} s; "
+            f"{_faces(len(self.tracks))} in view", face=face)
+
+
+def _faces(count: int) -> str:
+    return f"{count} face" + ("" if count == 1 else "s")
 
 
 def stream_ids(cameras: tuple[str, ...], streams: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -295,8 +287,10 @@ def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
 
     ``shutdown``: the caller's, installed already (the command installs it before the slow imports);
     None: serve installs its own, and restores the signals when it returns."""
-    from edgeemo.landmarker import FaceMeshLandmarker
+    from edgeemo.multi_face import MultiFaceLandmarker
 
+    if options.max_faces < 1:
+        raise EdgeemoError(f"--max-faces {options.max_faces}: expected at least 1")
     if options.device not in PROVIDERS:
         raise EdgeemoError(f"--device {options.device}: expected one of {', '.join(PROVIDERS)}")
     if options.show:
@@ -341,7 +335,7 @@ def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
                         if stop.is_set():
                             break
                         # Each stream its own face tracker and models: neither holds state another may see.
-                        landmarker = stack.enter_context(FaceMeshLandmarker(static=False))
+                        landmarker = stack.enter_context(MultiFaceLandmarker(options.max_faces))
                         classifier = EmotionClassifier(bundle, providers, options.threads)
                         processors[feed.stream] = StreamProcessor(feed.stream, bundle, classifier, landmarker,
                                                                   publisher, feed.metrics, options.every,
@@ -528,19 +522,36 @@ def _forward_peer_events(publisher: PredictionPublisher, feeds: list[_Feed], met
 
 
 def draw_overlay(frame: np.ndarray, processor: StreamProcessor) -> np.ndarray:
-    """A copy of ``frame`` with the landmarks the bundle reads (green dots), the six scores as bars and the label."""
+    """A copy of ``frame`` with, for each face found in the last frame, the landmarks the bundle reads (green
+    dots), its box, its id and label, and its six scores as bars beside the box (``score_panel``)."""
     view = frame.copy()
-    if processor.last_points is not None:
-        for x, y in processor.last_points[processor.union].astype(int):
+    for face in processor.last_faces:
+        track = processor.tracks.get(face)
+        if track is None or track.last_points is None:
+            continue
+        for x, y in track.last_points[processor.union].astype(int):
             cv2.circle(view, (int(x), int(y)), 1, LANDMARK_COLOUR, -1)
-    if processor.last_scores is not None:
-        for i, (emotion, score) in enumerate(zip(EMOTIONS, processor.last_scores)):
-            y = 20 + 18 * i
-            cv2.rectangle(view, (SCORE_BAR_X, y - 10), (SCORE_BAR_X + int(SCORE_BAR_PX * score), y), SCORE_COLOUR, -1)
-            cv2.putText(view, emotion, (5, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
-        cv2.putText(view, processor.last_label or "", (5, 20 + 18 * 6 + 6), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
-                    (0, 255, 255), 2)
+        x0, y0, x1, y1 = track.last_box.astype(int)
+        cv2.rectangle(view, (x0, y0), (x1, y1), BOX_COLOUR, 1)
+        cv2.putText(view, f"face {face} {track.last_label or ''}", (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.5, BOX_COLOUR, 1)
+        if track.last_scores is None:
+            continue
+        px, py = score_panel(track.last_box, view.shape)
+        for i, (emotion, score) in enumerate(zip(EMOTIONS, track.last_scores)):
+            y = py + 14 + 16 * i
+            cv2.rectangle(view, (px + SCORE_BAR_X, y - 9), (px + SCORE_BAR_X + int(SCORE_BAR_PX * score), y),
+                          SCORE_COLOUR, -1)
+            cv2.putText(view, emotion, (px, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
     return view
+
+
+def score_panel(box: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int]:
+    """Top-left pixel of a face's score bars: right of its box where they fit, else left of it, in the image."""
+    height, width = shape[:2]
+    x0, y0, x1, _ = (int(v) for v in box)
+    x = x1 + 4 if x1 + 4 + SCORE_PANEL[0] <= width else x0 - 4 - SCORE_PANEL[0]
+    return min(max(x, 0), max(width - SCORE_PANEL[0], 0)), min(max(y0, 0), max(height - SCORE_PANEL[1], 0))
 
 
 def check_display() -> None:

@@ -7,6 +7,9 @@
             if message["kind"] == "prediction":
                 print(message["seq"], message["label"], message["scores"])
 
+Several people in view of one stream: each prediction names its face (``message["face"]``, an id per
+stream); ``faces=[1]`` keeps that face's predictions and status, and the stream's own status.
+
 Iteration stops when no message arrives within ``timeout_s`` (``None`` waits for ever). Every message is
 checked against the contract (``edgeemo.messages``); a malformed one raises EdgeemoError naming the field.
 Subscribers in other languages need only ZeroMQ SUB and msgpack: see docs/contracts/messages.md.
@@ -35,7 +38,8 @@ DEFAULT_RCVHWM = 1000
 class Subscriber:
     """A ZeroMQ SUB socket connected to an edgeemo publisher, yielding ``(topic, message)`` pairs.
 
-    ``streams`` limits it to those stream ids (``None``: every stream); ``status`` adds status messages.
+    ``streams`` limits it to those stream ids (``None``: every stream); ``status`` adds status messages;
+    ``faces`` limits it to those face ids (``None``: every face), keeping status that names no face.
     ``dropped`` counts messages missed, from gaps in ``seq`` (a ``seq`` that goes back means the publisher
     restarted, and counting starts again). ZeroMQ drops the first messages before a connection
     completes, so counting starts at the first message seen of each stream and kind. ``curve`` makes it a
@@ -51,12 +55,14 @@ class Subscriber:
         self, endpoint: str = DEFAULT_ENDPOINT, streams: Sequence[str] | None = None, status: bool = True, *,
         timeout_s: float | None = None, rcvhwm: int = DEFAULT_RCVHWM, curve: ClientKeys | None = None,
         context: zmq.Context | None = None, on_peer: Callable[[str, str], None] | None = None,
+        faces: Sequence[int] | None = None,
     ) -> None:
         require_keys(endpoint, curve, "endpoint")
         self.endpoint = endpoint
         self.timeout_s = timeout_s
         self.dropped = 0
         self._streams = None if streams is None else frozenset(check_stream(s) for s in streams)
+        self._faces = None if faces is None else frozenset(faces)
         prefixes = [PRED_PREFIX] + ([STATUS_PREFIX] if status else [])
         if self._streams is not None:
             prefixes = [p + s for p in prefixes for s in sorted(self._streams)]
@@ -103,8 +109,9 @@ class Subscriber:
             message = unpack(frames[0], frames[1])
             # A prefix subscription to "cam" also delivers "cam2": keep exact matches only.
             if self._streams is None or message["stream"] in self._streams:
-                self._count_gap(message)
-                return frames[0].decode(), message
+                self._count_gap(message)  # before the face filter: the others' messages are no gap
+                if self._face_wanted(message):
+                    return frames[0].decode(), message
 
     def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]:
         while (item := self.receive(self.timeout_s)) is not None:
@@ -126,6 +133,14 @@ class Subscriber:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _face_wanted(self, message: dict[str, Any]) -> bool:
+        if self._faces is None:
+            return True
+        face = message.get("face")
+        if face is None:  # a status of the stream itself (started, camera_lost, ...), or an older publisher's
+            return message["kind"] == "status"
+        return face in self._faces
 
     def _count_gap(self, message: dict[str, Any]) -> None:
         key = (message["kind"], message["stream"])

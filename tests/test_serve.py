@@ -163,28 +163,35 @@ def test_show_without_a_display_is_a_one_line_error_not_an_abort(bundle):
     assert done.stderr.splitlines()[-1].startswith("edgeemo: error: --show: no display to open a window on")
 
 
-def test_the_show_overlay_marks_the_landmarks_read_and_draws_each_score_as_a_bar(bundle, london_dev):
+def test_the_show_overlay_draws_each_face_its_landmarks_box_and_score_bars(bundle, london_dev):
     from edgeemo.bundle import load_bundle
     from edgeemo.classifier import EmotionClassifier
-    from edgeemo.landmarker import FaceMeshLandmarker
     from edgeemo.metrics import Metrics
+    from edgeemo.multi_face import PROBE_EVERY, MultiFaceLandmarker
     from edgeemo.publisher import PredictionPublisher
-    from edgeemo.serve import (LANDMARK_COLOUR, SCORE_BAR_PX, SCORE_BAR_X, SCORE_COLOUR, StreamProcessor,
-                               draw_overlay)
+    from edgeemo.serve import (BOX_COLOUR, LANDMARK_COLOUR, SCORE_BAR_PX, SCORE_BAR_X, SCORE_COLOUR, SCORE_PANEL,
+                               StreamProcessor, draw_overlay, score_panel)
 
-    face, _ = load_face(london_dev, "002", "neutral")
+    two = np.hstack([load_face(london_dev, "002", "neutral")[0], load_face(london_dev, "001", "neutral")[0]])
     loaded = load_bundle(bundle)
-    with PredictionPublisher(f"tcp://127.0.0.1:{free_port()}") as publisher, FaceMeshLandmarker() as landmarker:
+    with PredictionPublisher(f"tcp://127.0.0.1:{free_port()}") as publisher, MultiFaceLandmarker(2) as landmarker:
         processor = StreamProcessor("show", loaded, EmotionClassifier(loaded), landmarker, publisher,
                                     Metrics().stream("show"))
-        assert (draw_overlay(face, processor) == face).all()  # nothing seen yet, nothing drawn
-        for _ in range(SPAN):
-            processor.process(face, 0.0, 0.0)
-    view = draw_overlay(face, processor)
-    assert not (view == face).all() and (view == face).all(axis=2).mean() > 0.9  # drawn over, the frame kept
-    for x, y in processor.last_points[loaded.landmarks_union].astype(int):
-        assert tuple(view[y, x]) == LANDMARK_COLOUR
-    for i, score in enumerate(processor.last_scores):
-        row = view[20 + 18 * i - 5, SCORE_BAR_X:SCORE_BAR_X + SCORE_BAR_PX + 2]
-        drawn = (row == SCORE_COLOUR).all(axis=1)
-        assert drawn.sum() == int(SCORE_BAR_PX * score) + 1 and drawn[:drawn.sum()].all()
+        assert (draw_overlay(two, processor) == two).all()  # nothing seen yet, nothing drawn
+        for _ in range(PROBE_EVERY + SPAN):  # the second face is noticed within a probe's period, then fills its window
+            processor.process(two, 0.0, 0.0)
+    view = draw_overlay(two, processor)
+    assert sorted(processor.last_faces) == [0, 1]
+    assert not (view == two).all() and (view == two).all(axis=2).mean() > 0.9  # drawn over, the frame kept
+    for face in processor.last_faces:
+        track = processor.tracks[face]
+        x0, y0, x1, y1 = track.last_box.astype(int)
+        assert tuple(view[(y0 + y1) // 2, x0]) == BOX_COLOUR and tuple(view[y1, (x0 + x1) // 2]) == BOX_COLOUR
+        px, py = score_panel(track.last_box, view.shape)
+        for x, y in track.last_points[loaded.landmarks_union].astype(int):
+            if not (px <= x < px + SCORE_PANEL[0] and py <= y < py + SCORE_PANEL[1]):
+                assert tuple(view[y, x]) in (LANDMARK_COLOUR, BOX_COLOUR)
+        for i, score in enumerate(track.last_scores):
+            row = view[py + 14 + 16 * i - 5, px + SCORE_BAR_X:px + SCORE_BAR_X + SCORE_BAR_PX + 2]
+            drawn = (row == SCORE_COLOUR).all(axis=1)
+            assert drawn.sum() == int(SCORE_BAR_PX * score) + 1 and drawn[:drawn.sum()].all()

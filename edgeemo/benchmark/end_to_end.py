@@ -47,9 +47,9 @@ def run_pipeline(bundle_path: Path, video: Path, budget_s: float) -> dict[str, o
                     item = source.read()
                     if item is None:
                         break
-                    payload = processor.process(item[0], item[1], item[1] - read_started)
+                    payloads = processor.process(item[0], item[1], item[1] - read_started)
                     frames += 1
-                    if payload is not None:
+                    for payload in payloads:
                         for key in LATENCY_KEYS:
                             stages[key].append(payload["latency"][key])
             passes += 1

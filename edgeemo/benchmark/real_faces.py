@@ -42,8 +42,8 @@ def clip_labels(frames, bundle, classifier, publisher, metrics) -> list[str | No
         processor = StreamProcessor("bench", bundle, classifier, landmarker, publisher, metrics.stream("bench"))
         labels = []
         for frame in frames:
-            payload = processor.process(frame, 0.0, 0.0)
-            labels.append(None if payload is None else payload["label"])
+            payloads = processor.process(frame, 0.0, 0.0)  # one face in view: at most one prediction
+            labels.append(payloads[0]["label"] if payloads else None)
     return labels
 
 

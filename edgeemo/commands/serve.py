@@ -58,7 +58,10 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--fast", action="store_true", help="read files as fast as possible (every frame processed)")
     p.add_argument("--loop", action="store_true", help="play video files again from the start when they end")
     p.add_argument("--face-gap", type=_seconds, default=0.5, metavar="SECONDS",
-                   help="a face gone longer than this empties the window (default 0.5; video time with --fast)")
+                   help="a face gone longer than this ends its track and window; back, it is a new face "
+                        "(default 0.5; video time with --fast)")
+    p.add_argument("--max-faces", type=positive_int, default=4, metavar="N",
+                   help="follow up to N faces per stream, each with its own id, window and predictions (default 4)")
     p.add_argument("--sndhwm", type=positive_int, default=100, help="messages queued per slow subscriber")
     p.add_argument("--network-timeout", type=positive_float, default=DEFAULT_NETWORK_TIMEOUT_S, metavar="SECONDS",
                    help="how long an rtsp:// or http:// source may take to open, and each frame to arrive, before "
@@ -69,7 +72,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--verbose", action="store_true",
                    help="also show the log lines of MediaPipe, TensorFlow, ONNX Runtime and OpenCV (hidden by default)")
     p.add_argument("--show", action="store_true",
-                   help="show the face, the landmarks read and the scores in a window (needs a display; q quits)")
+                   help="show each face's id, box, landmarks read and scores in a window (needs a display; q quits)")
     p.set_defaults(handler=run)
 
 
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             cameras=cameras, model=args.model, streams=stream_ids(cameras, args.stream and tuple(args.stream)),
             bind=args.bind, connect=args.connect, curve_keys=args.curve_keys, metrics_host=args.metrics_host,
             metrics_port=args.metrics_port, every=args.every, threads=args.threads, device=args.device,
-            pace=not args.fast, face_gap_s=args.face_gap, sndhwm=args.sndhwm, show=args.show,
+            pace=not args.fast, face_gap_s=args.face_gap, max_faces=args.max_faces, sndhwm=args.sndhwm, show=args.show,
             network_timeout_s=args.network_timeout, stale_s=args.stale_after, loop=args.loop,
         ), shutdown)
     finally:

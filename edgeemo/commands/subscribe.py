@@ -22,6 +22,9 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("endpoint", nargs="?", default=DEFAULT_ENDPOINT, metavar="ENDPOINT",
                    help=f"the publisher's address (default {DEFAULT_ENDPOINT})")
     p.add_argument("--stream", action="append", metavar="S", help="only this stream id (repeat for more)")
+    p.add_argument("--face", action="append", type=_face_id, metavar="ID",
+                   help="only this face id's predictions and status (ids are per stream: give --stream too when "
+                        "there are several); repeat for more")
     p.add_argument("--json", action="store_true", help="print each message as one JSON object, as published")
     p.add_argument("--count", type=positive_int, default=None, metavar="N", help="stop after N messages")
     p.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
@@ -32,6 +35,12 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--server-key", type=Path, default=None, metavar="FILE",
                    help="the publisher's public key file (default: server.key in --curve-keys DIR)")
     p.set_defaults(handler=run)
+
+
+def _face_id(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a face id, an integer >= 0, got {text!r}")
+    return int(text)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         trouble.append(state)
         print(f"edgeemo subscribe: {state.replace('_', ' ')}: {detail}", file=sys.stderr, flush=True)
 
-    with Subscriber(args.endpoint, streams=args.stream, curve=curve, on_peer=on_peer) as sub:
+    with Subscriber(args.endpoint, streams=args.stream, curve=curve, on_peer=on_peer, faces=args.face) as sub:
         try:
             while args.count is None or received < args.count:
                 item = sub.receive(args.timeout)
@@ -77,10 +86,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_message(message: dict[str, Any]) -> str:
-    """One human-readable line: time, stream, seq, then the label, top scores and latency, or the event."""
+    """One human-readable line: time, stream, seq, face, then the label, top scores, head pose and latency,
+    or the event."""
     t = message["t_publish"]
     clock = time.strftime("%H:%M:%S", time.localtime(t)) + f".{int(t % 1 * 1000):03d}"
     head = f"{clock} {message['stream']} #{message['seq']}"
+    if "face" in message:
+        head += f" face {message['face']}"
     if message["kind"] == "status":
         detail = f": {message['detail']}" if message["detail"] else ""
         return f"{head} status {message['event']}{detail}"
@@ -89,4 +101,8 @@ def format_message(message: dict[str, Any]) -> str:
         what = f"{message['label']:<9}  " + "  ".join(f"{emotion} {score:.2f}" for emotion, score in top)
     else:
         what = "no prediction yet" if message["face_found"] else "no face"
+    if "pose" in message:
+        pose = message["pose"]
+        turned = " (turned beyond training)" if message.get("pose_beyond_training") else ""
+        what += f"  yaw {pose['yaw']:+.0f} pitch {pose['pitch']:+.0f} roll {pose['roll']:+.0f}{turned}"
     return f"{head} {what}  {message['latency']['total'] * 1000:.1f} ms"

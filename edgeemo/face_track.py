@@ -1,0 +1,96 @@
+"""One tracked face of one stream: its own ring buffer, window, missed-frame logic and predictions.
+
+``StreamProcessor`` (``edgeemo.serve``) finds the faces of a frame and keeps one ``FaceTrack`` per face id
+(``edgeemo.tracking``); this holds what it held when it followed a single face.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from edgeemo.bundle import ModelBundle
+from edgeemo.classifier import EmotionClassifier
+from edgeemo.head_pose import POSE_KEYS, beyond_training, head_pose
+from edgeemo.metrics import StreamMetrics
+from edgeemo.publisher import PredictionPublisher
+from edgeemo.ringbuffer import RingBuffer
+from edgeemo.tracking import face_box
+
+
+class FaceTrack:
+    """One face's window and predictions, from its first frame until it has been gone longer than the face gap.
+
+    Not thread-safe: used by its stream's processor, on one thread.
+    """
+
+    def __init__(self, stream: str, face: int, bundle: ModelBundle, classifier: EmotionClassifier,
+                 publisher: PredictionPublisher, metrics: StreamMetrics, every: int = 1,
+                 face_gap_s: float = 0.5) -> None:
+        self.stream, self.face, self.bundle, self.classifier = stream, face, bundle, classifier
+        self.publisher, self.metrics = publisher, metrics
+        self.every, self.face_gap_s = every, face_gap_s
+        self.union = bundle.landmarks_union
+        self.buffer = RingBuffer.for_window(bundle.frames, bundle.frame_stride, len(self.union))
+        self._window = np.zeros((bundle.frames, 2, len(self.union)), np.float32)
+        self._k = {m.emotion: len(m.landmarks) for m in bundle.models}
+        self._last_face_at: float | None = None
+        self._missed = 0  # frames without this face since it was last found
+        self._last_face: np.ndarray | None = None
+        self._frames_since_full = 0
+        self.last_scores: np.ndarray | None = None
+        self.last_label: str | None = None
+        self.last_points: np.ndarray | None = None
+        self.last_box: np.ndarray | None = None  # pixels x0, y0, x1, y1
+
+    def found(self, points: np.ndarray, normalized: np.ndarray, frame_shape: tuple[int, ...], captured_at: float,
+              read_s: float, started: float, landmarks_s: float) -> dict | None:
+        """This face in this frame (pixels [468, 2], normalised [468, 2]); return the prediction published, or None."""
+        self._last_face_at, self._missed = captured_at, 0
+        self.last_points, self.last_box = points, face_box(points)
+        self._last_face = normalized[self.union]
+        self.buffer.append(self._last_face)
+        if not self.buffer.is_full(self.bundle.frames, self.bundle.frame_stride):
+            return None
+        self._frames_since_full += 1
+        if (self._frames_since_full - 1) % self.every:
+            return None
+        self.buffer.window(self.bundle.frame_stride, self.bundle.frames, self._window)
+        classify_started = time.monotonic()
+        scores = self.classifier.classify(self._window)
+        classify_s = time.monotonic() - classify_started
+        label = self.classifier.label(scores)
+        height, width = frame_shape[:2]
+        pose = head_pose(points, width, height)
+        payload = self.publisher.publish_prediction(
+            self.stream, captured_at=captured_at, face_found=True, scores=scores.tolist(), label=label,
+            landmarks=len(self.union), k=self._k, bundle=self.bundle.bundle_id,
+            latency={"capture": read_s, "wait": started - captured_at, "landmarks": landmarks_s,
+                     "classify": classify_s},
+            face=self.face, box=self.last_box / np.array([width, height, width, height]),
+            pose=None if pose is None else dict(zip(POSE_KEYS, pose)),
+            pose_beyond_training=None if pose is None else beyond_training(pose),
+        )
+        # The classifier reuses its scores array for the next face: keep a copy.
+        self.last_scores, self.last_label = scores.copy(), label
+        self.metrics.prediction(label)
+        self.metrics.observe_latency(payload["latency"])
+        return payload
+
+    def missed(self, captured_at: float, frame_interval_s: float | None) -> bool:
+        """This face was not found in this frame; True once it has been gone longer than the face gap (the
+        track ends: the caller drops it)."""
+        self._missed += 1
+        if self._last_face_at is None:
+            gone_for = None
+        elif frame_interval_s is not None:
+            gone_for = self._missed * frame_interval_s
+        else:
+            gone_for = captured_at - self._last_face_at
+        if gone_for is not None and gone_for <= self.face_gap_s:
+            # A short miss (a blink of the tracker): hold the last face so the window keeps its timing,
+            # as training fills missing frames from their neighbours.
+            self.buffer.append(self._last_face)
+            return False
+        return True

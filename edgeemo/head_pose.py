@@ -1,0 +1,79 @@
+"""Head pose (yaw, pitch, roll in degrees) from one face's landmarks: ``cv2.solvePnP`` against a 3-D head.
+
+The head (``resources/head_model.npz``, written by ``python -m offline.synth.head_model``) is the London dev mean
+neutral face in 3-D, turned so that a face looking into the camera reads 0, 0, 0, wherever it is in the image
+(angles are taken from the line of sight, as the training data's are). The fit uses only
+landmarks that expressions barely move (``POSE_POINTS``: eye corners, nose, forehead, temples, cheekbones),
+so a smile does not read as a nod. The camera is unknown: a pinhole with its focal length the image's
+larger side (a 53-degree field of view, a webcam's), centred; a wrong guess moves the angles of a face near
+the image's centre by little (docs/multi-face.md).
+
+Angles follow ``offline.synth.render.rotations`` (the training data's): the head is turned by roll · yaw ·
+pitch; yaw > 0 turns the nose towards the image's left, pitch > 0 tilts it down, roll > 0 turns the face
+clockwise in the image.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgeemo.face import STABLE_POINTS
+
+HEAD_MODEL_PATH = Path(__file__).parent / "resources" / "head_model.npz"
+# STABLE_POINTS, then the nose (tip, base, wings), the cheekbones and the brow ridge's middle.
+POSE_POINTS = (*STABLE_POINTS, 1, 4, 5, 2, 98, 327, 129, 358, 116, 345, 50, 280, 9, 8, 93, 323)
+# How far the default bundle's synthetic training data turns heads, in degrees from looking into the
+# camera: yaw, pitch, roll (offline.synth.render SETUPS["live"].pose_limit; a test checks they agree).
+# A face turned further is outside what the models were trained on, and its prediction says so.
+TRAINING_POSE_LIMITS = (35.0, 25.0, 20.0)
+_POSE_INDEX = np.array(POSE_POINTS)
+POSE_KEYS = ("yaw", "pitch", "roll")
+
+
+@lru_cache(maxsize=1)
+def head_model() -> np.ndarray:
+    """float64 [P, 3]: the head's POSE_POINTS, in face heights (x right, y down, z away from the camera)."""
+    with np.load(HEAD_MODEL_PATH) as data:
+        return data["points"][data["pose_points"]].astype(np.float64)
+
+
+def head_pose(points: np.ndarray, width: int, height: int) -> tuple[float, float, float] | None:
+    """Degrees (yaw, pitch, roll) of a face's landmarks [468, 2] in pixels, in an image ``width`` x ``height``
+    pixels; None where no pose fits. SQPnP: the global least-squares fit, no starting guess (20 us here,
+    against 120 us for OpenCV's iterative fit from the last pose)."""
+    focal = float(max(width, height))
+    camera = np.array([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]])
+    image = points[_POSE_INDEX].astype(np.float64)
+    ok, rvec, tvec = cv2.solvePnP(head_model(), image, camera, None, flags=cv2.SOLVEPNP_SQPNP)
+    if not ok or tvec[2, 0] <= 0 or not np.isfinite(rvec).all():
+        return None
+    # Relative to the line of sight, not the camera's axis: a face off to one side that looks into the
+    # camera reads 0, as the training data's faces do wherever they are in the image.
+    return angles(line_of_sight(tvec[:, 0]).T @ cv2.Rodrigues(rvec)[0])
+
+
+def line_of_sight(position: np.ndarray) -> np.ndarray:
+    """The smallest rotation [3, 3] turning the camera's axis (0, 0, 1) onto the direction of ``position``."""
+    x, y, z = (float(v) for v in position)
+    sin = math.hypot(x, y)  # |(0, 0, 1) x position|, the rotation's axis (-y, x, 0) before scaling
+    if sin < 1e-12 * abs(z):
+        return np.eye(3)
+    angle = math.atan2(sin, z)
+    return cv2.Rodrigues(np.array([-y, x, 0.0]) * (angle / sin))[0]
+
+
+def angles(rotation: np.ndarray) -> tuple[float, float, float]:
+    """Degrees (yaw, pitch, roll) of a rotation matrix R = Rz(roll) Ry(yaw) Rx(pitch)."""
+    r = rotation.tolist()  # scalars: math is several times faster than numpy here
+    yaw = math.asin(min(max(-r[2][0], -1.0), 1.0))
+    return math.degrees(yaw), math.degrees(math.atan2(r[2][1], r[2][2])), math.degrees(math.atan2(r[1][0], r[0][0]))
+
+
+def beyond_training(pose: tuple[float, float, float]) -> bool:
+    """Whether a head is turned further than the training data's poses."""
+    return not all(abs(a) <= limit for a, limit in zip(pose, TRAINING_POSE_LIMITS))

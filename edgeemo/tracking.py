@@ -1,0 +1,176 @@
+"""Which face is which from frame to frame: a stable id for each face of one stream while it stays in view.
+
+Each track predicts where its face is now from its motion so far (constant velocity, carried on through
+frames in which the face was not found), and each pair of a track and a face found costs
+
+    centre distance / face width  +  landmark-shape distance / SHAPE_UNIT
+
+where the shape distance is the mean distance between the face's normalised landmarks
+(``edgeemo.normalize``, the frame the models read) and the track's running shape. From one frame to the
+next a face's normalised shape moves by about 0.002 face heights (tracker jitter, a slow expression), while
+two London dev people's neutral faces differ by 0.02 (median; 0.012 at the 10th percentile): position
+tells faces apart while they are apart, shape when they cross. Pairs beyond the gates (MAX_MOVE, and
+MAX_SHAPE_STEP from both the face's last frame and its running shape) are never matched; the assignment
+with the lowest total cost, most faces matched first, is found exactly (the Hungarian method). A face
+matched to no track starts a new one with the next id, unless it is a bent mesh (see MAX_SHAPE_STEP). Ids
+count from 0 per stream and are never reused.
+
+Ending a track (a face gone longer than the face gap) is the caller's decision: ``drop(id)``.
+Why not a tracking library: docs/multi-face.md (norfair, supervision's ByteTrack, roboflow's trackers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# A mesh further than this from both the face's last frame and its running shape is bent (MediaPipe following
+# a face half hidden by another, or stuck where it lost one): it is neither that face nor a new one, and is
+# skipped. One face's clean meshes stay within 0.01 of each other, bent ones are 0.03 to 0.09 off.
+MAX_SHAPE_STEP = 0.02
+SHAPE_UNIT = 0.01  # face heights of normalised landmark distance that cost as much as a face width's move
+MAX_MOVE = 1.0  # face widths from the predicted centre, plus MAX_MOVE_PER_MISS per frame the face was missed
+MAX_MOVE_PER_MISS = 0.1
+BENT_MOVE = 0.5  # face widths: a bent mesh this close to where a face should be is taken for that face's
+# Every 4th landmark: their mean distance is the whole mesh's to within a few per cent, at a quarter of the cost.
+SHAPE_POINTS = slice(0, None, 4)
+VELOCITY_SMOOTHING = 0.5  # weight of the newest frame's motion in the velocity
+SHAPE_SMOOTHING = 0.1  # weight of the newest frame's landmarks in the track's shape (a slow expression follows)
+
+
+def face_box(points: np.ndarray) -> np.ndarray:
+    """float64 [4] x0, y0, x1, y1: the extent of a face's landmarks [468, 2] (pixels, to the pixel)."""
+    x, y, w, h = cv2.boundingRect(np.asarray(points, dtype=np.float32))  # 20 times numpy's min and max here
+    return np.array([x, y, x + w, y + h], dtype=np.float64)
+
+
+@dataclass
+class _Track:
+    id: int
+    centre: np.ndarray  # pixels, where the face was last found
+    velocity: np.ndarray  # pixels per frame
+    width: float  # pixels
+    shape: np.ndarray  # normalised landmarks [SHAPE_POINTS], a running mean over the frames found
+    last_shape: np.ndarray  # normalised landmarks [SHAPE_POINTS] of the frame last found
+    missed: int = 0  # frames since it was last found
+
+    def predicted(self) -> np.ndarray:
+        return self.centre + self.velocity * (self.missed + 1)
+
+
+class FaceTracker:
+    """Stable ids for the faces of one stream. Not thread-safe: one per stream."""
+
+    def __init__(self) -> None:
+        self._tracks: dict[int, _Track] = {}
+        self._next_id = 0
+
+    def update(self, points: list[np.ndarray], shapes: list[np.ndarray]) -> list[int]:
+        """The track id of each face found in this frame (pixels [468, 2] and normalised [468, 2] each), in
+        their order; faces matched to no track get new ids, except bent meshes: -1. Tracks not matched count
+        the frame as missed."""
+        tracks = list(self._tracks.values())
+        shapes = [shape[SHAPE_POINTS] for shape in shapes]
+        boxes = [face_box(p) for p in points]
+        centres = [0.5 * (b[:2] + b[2:]) for b in boxes]
+        cost = np.full((len(tracks), len(points)), np.inf)
+        bent = np.zeros(len(points), dtype=bool)  # where a known face is, but not shaped like it
+        if tracks and points:
+            # Every pair at once: the per-call overhead of numpy, not the arithmetic, is what costs here.
+            references = np.array([(t.shape, t.last_shape) for t in tracks])  # [T, 2, K, 2]
+            distance = np.linalg.norm(np.array(shapes)[None, None] - references[:, :, None], axis=-1).mean(axis=-1)
+            running, step = distance[:, 0], distance.min(axis=1)  # [T, D]
+            state = np.array([(*t.predicted(), t.width, t.missed) for t in tracks])  # [T, 4]
+            move = np.linalg.norm(np.array(centres)[None] - state[:, None, :2], axis=-1) / state[:, 2:3]
+            near = move <= MAX_MOVE + MAX_MOVE_PER_MISS * state[:, 3:4]
+            # Like its last frame (a head turning), or like its running shape (after a few bent frames).
+            alike = step <= MAX_SHAPE_STEP
+            cost = np.where(near & alike, move + running / SHAPE_UNIT, np.inf)
+            bent = (~alike & (move <= BENT_MOVE)).any(axis=0)
+        matches = assign(cost)
+        ids = [-1] * len(points)
+        for i, j in matches:
+            track = tracks[i]
+            step = (centres[j] - track.centre) / (track.missed + 1)
+            track.velocity = VELOCITY_SMOOTHING * step + (1 - VELOCITY_SMOOTHING) * track.velocity
+            # The shape follows slowly: a few frames of a mesh bent by an occluding face do not become the track's.
+            track.shape += SHAPE_SMOOTHING * (shapes[j] - track.shape)
+            track.centre, track.width, track.last_shape, track.missed = centres[j], _width(boxes[j]), shapes[j], 0
+            ids[j] = track.id
+        matched = {i for i, _ in matches}
+        for i, track in enumerate(tracks):
+            if i not in matched:
+                track.missed += 1
+        for j, face_id in enumerate(ids):
+            if face_id < 0 and not bent[j]:
+                ids[j] = self._start(centres[j], _width(boxes[j]), shapes[j])
+        return ids
+
+    def drop(self, face_id: int) -> None:
+        """Forget a track (its face has been gone too long): a face found there later gets a new id."""
+        self._tracks.pop(face_id, None)
+
+    def _start(self, centre: np.ndarray, width: float, shape: np.ndarray) -> int:
+        face_id = self._next_id
+        self._next_id += 1
+        self._tracks[face_id] = _Track(face_id, centre, np.zeros(2), width, shape.astype(np.float64), shape)
+        return face_id
+
+
+def _width(box: np.ndarray) -> float:
+    return max(float(box[2] - box[0]), 1.0)
+
+
+def assign(cost: np.ndarray) -> list[tuple[int, int]]:
+    """(row, column) pairs, each row and column at most once, none at infinite cost: the most pairs, and among
+    those the lowest total cost (the Hungarian method, O(n^3); scipy's linear_sum_assignment is not in the
+    edge install, and n is the few faces of one frame)."""
+    rows, cols = cost.shape
+    if rows == 0 or cols == 0:
+        return []
+    finite = np.isfinite(cost)
+    if rows == cols == 1:  # one face, one track: the common case
+        return [(0, 0)] if finite[0, 0] else []
+    # An infeasible (or padding) pair costs more than every feasible pair together, so fewer of them wins first.
+    big = 1.0 + float(np.abs(cost[finite]).sum()) if finite.any() else 1.0
+    n = max(rows, cols)
+    square = np.full((n, n), big)
+    square[:rows, :cols] = np.where(finite, cost, big)
+    pairs = _hungarian(square)
+    return [(r, c) for r, c in pairs if r < rows and c < cols and finite[r, c]]
+
+
+def _hungarian(a: np.ndarray) -> list[tuple[int, int]]:
+    """The minimum-cost perfect matching of a square matrix: shortest augmenting paths with potentials."""
+    n = len(a)
+    u, v = np.zeros(n + 1), np.zeros(n + 1)
+    match = np.zeros(n + 1, dtype=int)  # match[column] = row, 1-based; 0 = free
+    way = np.zeros(n + 1, dtype=int)
+    for row in range(1, n + 1):
+        match[0], col = row, 0
+        minv = np.full(n + 1, np.inf)
+        used = np.zeros(n + 1, dtype=bool)
+        while True:
+            used[col] = True
+            r = match[col]
+            reduced = a[r - 1] - u[r] - v[1:]
+            free = ~used[1:]
+            better = free & (reduced < minv[1:])
+            minv[1:][better] = reduced[better]
+            way[1:][better] = col
+            masked = np.where(free, minv[1:], np.inf)
+            nxt = int(np.argmin(masked)) + 1
+            delta = masked[nxt - 1]
+            u[match[used]] += delta
+            v[used] -= delta
+            minv[1:][free] -= delta
+            col = nxt
+            if match[col] == 0:
+                break
+        while col:
+            prev = way[col]
+            match[col] = match[prev]
+            col = prev
+    return [(int(match[c]) - 1, c - 1) for c in range(1, n + 1)]
