@@ -64,6 +64,10 @@ class Metrics:
         self.source_reopens = Counter(
             "edgeemo_source_reopens", "Times a lost source was opened again", stream, registry=registry
         )
+        self.windows_refused = Counter(
+            "edgeemo_windows_refused", "Windows not classified: no frame near a time the window needs (frames "
+            "dropped, a stall; see docs/streaming.md)", stream, registry=registry,
+        )
         self.stage_latency = Histogram(
             "edgeemo_stage_latency_seconds", "Seconds per pipeline stage and frame (as in the prediction message)",
             ("stream", "stage"), buckets=STAGE_BUCKETS, registry=registry,
@@ -91,6 +95,7 @@ class StreamMetrics:
         self._predictions = {label: metrics.predictions.labels(stream, label) for label in LABELS}
         self._frames_dropped = metrics.frames_dropped.labels(stream)
         self._reopens = metrics.source_reopens.labels(stream)
+        self._windows_refused = metrics.windows_refused.labels(stream)
         self._stages = tuple((stage, metrics.stage_latency.labels(stream, stage)) for stage in LATENCY_STAGES)
         self._end_to_end = metrics.end_to_end_latency.labels(stream)
 
@@ -111,6 +116,9 @@ class StreamMetrics:
 
     def source_reopened(self) -> None:
         self._reopens.inc()
+
+    def window_refused(self) -> None:
+        self._windows_refused.inc()
 
     def observe_latency(self, latency: Mapping[str, float]) -> None:
         """Observe each stage and the total of a prediction message's ``latency`` map."""

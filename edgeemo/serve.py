@@ -35,6 +35,7 @@ from edgeemo.normalize import normalize_landmarks
 from edgeemo.publisher import PredictionPublisher
 from edgeemo.ringbuffer import RingBuffer
 from edgeemo.sources import CaptureThread, FrameSource, LatestFrameSlot, ReopeningSource, make_source
+from edgeemo.streaming import StreamingClassifier, TimedWindow, make_classifier
 
 DEMO_CLIP = Path(__file__).parent / "resources" / "demo" / "smile.mp4"
 PROVIDERS = {"cpu": ("CPUExecutionProvider",), "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider")}
@@ -65,7 +66,7 @@ class ServeOptions:
 class StreamProcessor:
     """One stream's per-frame work after capture. Not thread-safe: one per stream, on one thread."""
 
-    def __init__(self, stream: str, bundle: ModelBundle, classifier: EmotionClassifier, landmarker,
+    def __init__(self, stream: str, bundle: ModelBundle, classifier: EmotionClassifier | StreamingClassifier, landmarker,
                  publisher: PredictionPublisher, metrics: StreamMetrics, every: int = 1, face_gap_s: float = 0.5):
         self.stream, self.bundle, self.classifier = stream, bundle, classifier
         self.landmarker, self.publisher, self.metrics = landmarker, publisher, metrics
@@ -73,6 +74,11 @@ class StreamProcessor:
         self.union = bundle.landmarks_union
         self.buffer = RingBuffer.for_window(bundle.frames, bundle.frame_stride, len(self.union))
         self._window = np.zeros((bundle.frames, 2, len(self.union)), np.float32)
+        # The fused pair (a bundle that has one): each frame encoded once, on arrival, and windows picked by
+        # capture time, as trained, instead of counted in frames (edgeemo.streaming, docs/streaming.md).
+        self.timed = TimedWindow(bundle, classifier.width) if isinstance(classifier, StreamingClassifier) else None
+        self._encoding: np.ndarray | None = None
+        self._frames_seen = 0
         self._rgb: np.ndarray | None = None
         self._k = {m.emotion: len(m.landmarks) for m in bundle.models}
         self._face_present: bool | None = None  # None until the first frame
@@ -91,6 +97,7 @@ class StreamProcessor:
         """Handle one BGR frame; return the prediction published, or None."""
         started = time.monotonic()
         self.metrics.frame()
+        self._frames_seen += 1
         if self._rgb is None or self._rgb.shape != frame.shape:
             self._rgb = np.empty_like(frame)
         cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=self._rgb)  # OpenCV decodes BGR, MediaPipe wants RGB
@@ -105,16 +112,12 @@ class StreamProcessor:
             self.publisher.publish_status(self.stream, "face_found")
         self._last_face_at, self._missed = captured_at, 0
         self._last_face = normalize_landmarks(points)[self.union]
-        self.buffer.append(self._last_face)
         landmarks_s = time.monotonic() - started
-        if not self.buffer.is_full(self.bundle.frames, self.bundle.frame_stride):
-            return None
-        self._frames_since_full += 1
-        if (self._frames_since_full - 1) % self.every:
-            return None
-        self.buffer.window(self.bundle.frame_stride, self.bundle.frames, self._window)
         classify_started = time.monotonic()
-        scores = self.classifier.classify(self._window)
+        window = self._timed_window(captured_at) if self.timed is not None else self._counted_window()
+        if window is None:
+            return None
+        scores = self.classifier.classify(window)
         classify_s = time.monotonic() - classify_started
         label = self.classifier.label(scores)
         payload = self.publisher.publish_prediction(
@@ -128,6 +131,33 @@ class StreamProcessor:
         self.metrics.observe_latency(payload["latency"])
         return payload
 
+    def frame_time(self, captured_at: float) -> float:
+        """The frame's time in seconds: video time for a file read faster than filmed, else its capture time."""
+        return self._frames_seen * self.frame_interval_s if self.frame_interval_s is not None else captured_at
+
+    def _counted_window(self) -> np.ndarray | None:
+        """The per-emotion models' window: the last P frames at the stride, counted in frames."""
+        self.buffer.append(self._last_face)
+        if not self.buffer.is_full(self.bundle.frames, self.bundle.frame_stride) or not self._due():
+            return None
+        return self.buffer.window(self.bundle.frame_stride, self.bundle.frames, self._window)
+
+    def _timed_window(self, captured_at: float) -> np.ndarray | None:
+        """The fused pair's window: this frame encoded, then the P encodings nearest the trained times."""
+        self._encoding = self.classifier.encode(self._last_face)
+        self.timed.append(self._encoding, self.frame_time(captured_at))
+        window = self.timed.take()
+        if window is None:
+            if self.timed.refused != "filling":  # frames missing: say so, never stretch the window in time
+                self.metrics.window_refused()
+            return None
+        return window if self._due() else None
+
+    def _due(self) -> bool:
+        """Whether this full window is one of every ``every``-th to classify."""
+        self._frames_since_full += 1
+        return (self._frames_since_full - 1) % self.every == 0
+
     def _no_face(self, captured_at: float) -> None:
         self._missed += 1
         if self._last_face_at is None:
@@ -139,11 +169,16 @@ class StreamProcessor:
         if gone_for is not None and gone_for <= self.face_gap_s:
             # A short miss (a blink of the tracker): hold the last face so the window keeps its timing,
             # as training fills missing frames from their neighbours.
-            self.buffer.append(self._last_face)
+            if self.timed is not None:
+                self.timed.append(self._encoding, self.frame_time(captured_at))
+            else:
+                self.buffer.append(self._last_face)
             return
         if self._face_present is not False:
             self._face_present = False
             self.buffer.clear()
+            if self.timed is not None:
+                self.timed.clear()
             self._frames_since_full = 0
             self.publisher.publish_status(self.stream, "no_face")
 
@@ -257,7 +292,7 @@ def serve(options: ServeOptions) -> int:
                 for feed in feeds:
                     # Each stream its own face tracker and models: neither holds state another may see.
                     landmarker = stack.enter_context(FaceMeshLandmarker(static=False))
-                    classifier = EmotionClassifier(bundle, PROVIDERS[options.device], options.threads)
+                    classifier = make_classifier(bundle, PROVIDERS[options.device], options.threads)
                     processors[feed.stream] = StreamProcessor(feed.stream, bundle, classifier, landmarker, publisher,
                                                               feed.metrics, options.every, options.face_gap_s)
                 for feed in feeds:

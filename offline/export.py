@@ -8,7 +8,6 @@ folder beside ``out`` and renamed into place, so a failed export leaves an earli
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from datetime import datetime, timezone
@@ -21,6 +20,7 @@ from edgeemo import __version__
 from edgeemo.bundle import ModelBundle, load_bundle, write_manifest
 from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
+from edgeemo.io import replace_folder
 from offline.dataset import LandmarkDataset
 from offline.evaluate import binary_labels
 from offline.onnx_export import INPUT_NAME, check_parity, export_onnx
@@ -103,7 +103,7 @@ def export_bundle(run_dir: str | Path, data: str | Path, out: str | Path, *, k: 
             "edgeemo_version": __version__,
         })
         load_bundle(staging)  # the runtime's own checks, before anything replaces ``out``
-        _replace_folder(staging, out)
+        replace_folder(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return load_bundle(out)
@@ -142,14 +142,3 @@ def _data_summary(dataset: LandmarkDataset, data, config: dict) -> dict:
         "generator": meta.get("generator"), "seed": meta.get("seed"),
         "segments": {s: int((dataset.segment == s).sum()) for s in sorted(set(dataset.segment))},
     }
-
-
-def _replace_folder(staging: Path, out: Path) -> None:
-    """Put ``staging`` at ``out``; an older bundle there is moved aside first and removed after."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{hashlib.sha1(str(staging).encode()).hexdigest()[:8]}")
-        out.rename(old)
-    staging.rename(out)
-    if old is not None:
-        shutil.rmtree(old)
