@@ -87,7 +87,9 @@ class TimedWindow:
 
     def take(self) -> np.ndarray | None:
         """The encodings [P, E] of the window ending at the newest frame (a reused array), or None."""
-        if not self.buffer.covers(self.window_s, self.tolerance_s):
+        # Filling until the history reaches back to the first window time (give or take half the tolerance,
+        # a camera's jitter): a first window stretched by a missing oldest frame is not taken.
+        if not self.buffer.covers(self.window_s, self.tolerance_s / 2):
             full = len(self.buffer) == self.buffer.capacity
             self.refused = "buffer full before a window's span: frames come faster than it holds" if full else "filling"
             return None
