@@ -8,7 +8,9 @@
   segment  str     [N]             "onset" (neutral to apex, as CK+), "apex" (expression held),
                                    "offset" (apex back to neutral), "neutral" (no expression)
   split    str     [N]             "train", "test", or "" when the importer leaves splitting to training
-  meta     str                     JSON: P, frame_stride, normalization, extractor, how it was made
+  meta     str                     JSON: P, frame_stride, normalization, extractor, how it was made;
+                                   fps (optional): the camera frame rate the windows assume, which an
+                                   export states in the bundle as frame_interval_s (absent: 30)
 ``segment`` and ``split`` extend the contract (older readers ignore them; this reader fills defaults).
 """
 
