@@ -118,11 +118,20 @@ def read_onnx_weights(path: Path, landmarks: np.ndarray) -> EmotionWeights:
     convs = [n for n in graph.node if n.op_type == "Conv"]
     if not convs:
         raise fail("no Conv node")
-    kernel, bias = consts.get(convs[0].input[1]), consts.get(convs[0].input[2]) if len(convs[0].input) > 2 else None
+    # tf2onnx leaves out operands that are all zero (an untrained model's biases): those read as zeros.
+    def conv_operands(conv) -> tuple[np.ndarray | None, np.ndarray | None]:
+        kernel = consts.get(conv.input[1])
+        if kernel is None:
+            return None, None
+        bias = consts.get(conv.input[2]) if len(conv.input) > 2 and conv.input[2] else np.zeros(kernel.shape[0])
+        return kernel, bias
+
+    kernel, bias = conv_operands(convs[0])
     if kernel is None or bias is None or kernel.ndim != 4 or kernel.shape[1] != 1:
         raise fail("the Conv kernel or bias is not a constant [F, 1, kh, kw] and [F]")
     for conv in convs:  # every frame's copy must be the same convolution
-        if not (np.array_equal(consts.get(conv.input[1]), kernel) and np.array_equal(consts.get(conv.input[2]), bias)):
+        other_kernel, other_bias = conv_operands(conv)
+        if not (np.array_equal(other_kernel, kernel) and np.array_equal(other_bias, bias)):
             raise fail("the per-frame Conv nodes do not share one kernel")
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in convs[0].attribute}
     if any(attrs.get("pads", [0]) ) or attrs.get("group", 1) != 1 or any(d != 1 for d in attrs.get("dilations", [1])):
@@ -133,8 +142,10 @@ def read_onnx_weights(path: Path, landmarks: np.ndarray) -> EmotionWeights:
         np.shape(consts.get(i, ())) == (1, 1, filters, 1, 1) for i in n.input)]
     mul = [n for n in bn if n.op_type == "Mul"]
     add = [n for n in bn if n.op_type == "Add"]
-    if len(mul) != 1 or len(add) != 1:
-        raise fail("no single batch-norm Mul and Add over the filters")
+    if len(mul) > 1 or len(add) > 1:
+        raise fail("more than one batch-norm Mul or Add over the filters")
+    bn_scale = const_input(mul[0], "").reshape(filters) if mul else np.ones(filters, np.float32)
+    bn_shift = const_input(add[0], "").reshape(filters) if add else np.zeros(filters, np.float32)
     lstms = [n for n in graph.node if n.op_type == "LSTM"]
     if len(lstms) != 1:
         raise fail(f"{len(lstms)} LSTM nodes, expected 1")
@@ -159,13 +170,11 @@ def read_onnx_weights(path: Path, landmarks: np.ndarray) -> EmotionWeights:
             fcs.append((matrix.T if transb else matrix, consts[node.input[2]]))
         else:
             adds = [n for n in consumers.get(node.output[0], []) if n.op_type == "Add"]
-            if len(adds) != 1:
-                raise fail(f"MatMul {node.name} is not followed by a bias Add")
-            fcs.append((matrix, const_input(adds[0], node.output[0])))
+            fcs.append((matrix, const_input(adds[0], node.output[0]) if adds else np.zeros(matrix.shape[1], np.float32)))
     return EmotionWeights(
         landmarks=np.asarray(landmarks, np.int64), mean=mean, inv_std=inv_std,
-        conv_kernel=kernel[:, 0].astype(np.float32), conv_bias=bias.astype(np.float32), conv_stride=stride,
-        bn_scale=const_input(mul[0], "").reshape(filters), bn_shift=const_input(add[0], "").reshape(filters),
+        conv_kernel=kernel[:, 0].astype(np.float32), conv_bias=np.asarray(bias, np.float32), conv_stride=stride,
+        bn_scale=bn_scale, bn_shift=bn_shift,
         lstm_w=w[0], lstm_r=r[0], lstm_b=b[0], fc1=fcs[0][0], fc1_b=fcs[0][1], fc2=fcs[1][0], fc2_b=fcs[1][1],
     )
 

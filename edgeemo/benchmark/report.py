@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeemo.commands.common import import_offline
+from edgeemo.errors import EdgeemoError
 from edgeemo.io import atomic_write_json, atomic_write_text
 
 CLASSIFIER = "classifier_latency"
@@ -55,8 +56,7 @@ def write_classifier(out: Path, result: dict) -> list[Path]:
         "",
     ]
     paths = _write(out, CLASSIFIER, result, "\n".join(lines))
-    paths.append(_plot_classifier(out / f"{CLASSIFIER}.png", result))
-    return paths
+    return paths + [p for p in (_plot_classifier(out / f"{CLASSIFIER}.png", result),) if p]
 
 
 def write_end_to_end(out: Path, result: dict) -> list[Path]:
@@ -97,9 +97,27 @@ def write_end_to_end(out: Path, result: dict) -> list[Path]:
         f"{floor['face_found_share']:.0%} of frames.",
         "",
     ]
+    lines += _against_mediapipe(result)
     paths = _write(out, END_TO_END, result, "\n".join(lines))
-    paths.append(_plot_end_to_end(out / f"{END_TO_END}.png", result))
-    return paths
+    return paths + [p for p in (_plot_end_to_end(out / f"{END_TO_END}.png", result),) if p]
+
+
+def _against_mediapipe(result: dict) -> list[str]:
+    """The pipeline (and the per-emotion one, where the run timed both) against MediaPipe alone."""
+    floor = result["mediapipe_floor"]["detect"]
+    runs = [("serve's pipeline", result["pipeline"])]
+    if "pipeline_per_emotion" in result:
+        runs.append(("the same with the six per-emotion models", result["pipeline_per_emotion"]))
+    lines = ["Against MediaPipe alone, same run (`total` over the face mesh's own time per frame):", "",
+             "| pipeline | classifier | classify median ms | total median ms | total p99 ms | p50 / MediaPipe p50 | "
+             "p99 / MediaPipe p99 | frames/s |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, run in runs:
+        total = run["stages"]["total"]
+        lines.append(f"| {name} | {run.get('classifier', '')} | {run['stages']['classify']['median_ms']:.3f} | "
+                     f"{total['median_ms']:.3f} | {total['p99_ms']:.3f} | "
+                     f"{total['median_ms'] / floor['median_ms']:.2f} x | {total['p99_ms'] / floor['p99_ms']:.2f} x | "
+                     f"{run['frames_per_second']:.1f} |")
+    return lines + [""]
 
 
 def _write(out: Path, name: str, result: dict, markdown: str) -> list[Path]:
@@ -110,15 +128,21 @@ def _write(out: Path, name: str, result: dict, markdown: str) -> list[Path]:
 
 
 def _pyplot():
-    matplotlib = import_offline("matplotlib")
+    """pyplot, or None where matplotlib is not installed (an edge box): the figures are then left out."""
+    try:
+        matplotlib = import_offline("matplotlib")
+    except EdgeemoError:
+        return None
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
     return plt
 
 
-def _plot_classifier(path: Path, result: dict) -> Path:
+def _plot_classifier(path: Path, result: dict) -> Path | None:
     plt = _pyplot()
+    if plt is None:
+        return None
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for arch, marker in (("T-EMO", "o"), ("R-EMO", "s")):
         rows = sorted((row for row in result["rows"] if row["arch"] == arch), key=lambda row: row["k"])
@@ -144,8 +168,10 @@ def _plot_classifier(path: Path, result: dict) -> Path:
     return path
 
 
-def _plot_end_to_end(path: Path, result: dict) -> Path:
+def _plot_end_to_end(path: Path, result: dict) -> Path | None:
     plt = _pyplot()
+    if plt is None:
+        return None
     stages = {k: v for k, v in result["pipeline"]["stages"].items() if k != "wait"}
     names = [*stages, "face mesh\nalone"]
     medians = [v["median_ms"] for v in stages.values()] + [result["mediapipe_floor"]["detect"]["median_ms"]]
