@@ -51,7 +51,7 @@ def per_emotion_bytes(w: EmotionWeights, frames: int, input_name: str = "landmar
         (w.conv_kernel[:, None], "conv_w"), (w.conv_bias, "conv_b"),
         (w.bn_scale.reshape(1, 1, filters, 1, 1), "bn_scale"), (w.bn_shift.reshape(1, 1, filters, 1, 1), "bn_shift"),
         (w.lstm_w[None], "lstm_w"), (w.lstm_r[None], "lstm_r"), (w.lstm_b[None], "lstm_b"),
-        (w.fc1, "fc1"), (w.fc1_b, "fc1_b"), (w.fc2, "fc2"), (w.fc2_b, "fc2_b"),
+        (w.fc1, "fc1_w"), (w.fc1_b, "fc1_b"), (w.fc2, "fc2_w"), (w.fc2_b, "fc2_b"),
         (np.array([0, frames, -1], np.int64), "flat_shape"), (np.array([0], np.int64), "axis_0"))]
     nodes, x = [], input_name
     if w.mean is not None:
@@ -78,10 +78,10 @@ def per_emotion_bytes(w: EmotionWeights, frames: int, input_name: str = "landmar
         helper.make_node("Transpose", ["features"], ["sequence"], perm=[1, 0, 2]),              # [P, B, H*W*F]
         helper.make_node("LSTM", ["sequence", "lstm_w", "lstm_r", "lstm_b"], ["", "h"], hidden_size=units),
         helper.make_node("Squeeze", ["h", "axis_0"], ["last"]),
-        helper.make_node("MatMul", ["last", "fc1"], ["fc1_out"]),
+        helper.make_node("MatMul", ["last", "fc1_w"], ["fc1_out"]),
         helper.make_node("Add", ["fc1_out", "fc1_b"], ["fc1_biased"]),
         helper.make_node("Relu", ["fc1_biased"], ["fc1_relu"]),
-        helper.make_node("MatMul", ["fc1_relu", "fc2"], ["fc2_out"]),
+        helper.make_node("MatMul", ["fc1_relu", "fc2_w"], ["fc2_out"]),
         helper.make_node("Add", ["fc2_out", "fc2_b"], ["logits"]),
         helper.make_node("Softmax", ["logits"], ["fc2"], axis=-1),
     ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeemo.commands.common import import_offline
-from edgeemo.errors import EdgeemoError
 from edgeemo.io import atomic_write_json, atomic_write_text
 
 CLASSIFIER = "classifier_latency"
@@ -56,7 +55,8 @@ def write_classifier(out: Path, result: dict) -> list[Path]:
         "",
     ]
     paths = _write(out, CLASSIFIER, result, "\n".join(lines))
-    return paths + [p for p in (_plot_classifier(out / f"{CLASSIFIER}.png", result),) if p]
+    paths.append(_plot_classifier(out / f"{CLASSIFIER}.png", result))
+    return paths
 
 
 def write_end_to_end(out: Path, result: dict) -> list[Path]:
@@ -99,7 +99,8 @@ def write_end_to_end(out: Path, result: dict) -> list[Path]:
     ]
     lines += _against_mediapipe(result)
     paths = _write(out, END_TO_END, result, "\n".join(lines))
-    return paths + [p for p in (_plot_end_to_end(out / f"{END_TO_END}.png", result),) if p]
+    paths.append(_plot_end_to_end(out / f"{END_TO_END}.png", result))
+    return paths
 
 
 def _against_mediapipe(result: dict) -> list[str]:
@@ -128,21 +129,15 @@ def _write(out: Path, name: str, result: dict, markdown: str) -> list[Path]:
 
 
 def _pyplot():
-    """pyplot, or None where matplotlib is not installed (an edge box): the figures are then left out."""
-    try:
-        matplotlib = import_offline("matplotlib")
-    except EdgeemoError:
-        return None
+    matplotlib = import_offline("matplotlib")
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
     return plt
 
 
-def _plot_classifier(path: Path, result: dict) -> Path | None:
+def _plot_classifier(path: Path, result: dict) -> Path:
     plt = _pyplot()
-    if plt is None:
-        return None
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for arch, marker in (("T-EMO", "o"), ("R-EMO", "s")):
         rows = sorted((row for row in result["rows"] if row["arch"] == arch), key=lambda row: row["k"])
@@ -168,10 +163,8 @@ def _plot_classifier(path: Path, result: dict) -> Path | None:
     return path
 
 
-def _plot_end_to_end(path: Path, result: dict) -> Path | None:
+def _plot_end_to_end(path: Path, result: dict) -> Path:
     plt = _pyplot()
-    if plt is None:
-        return None
     stages = {k: v for k, v in result["pipeline"]["stages"].items() if k != "wait"}
     names = [*stages, "face mesh\nalone"]
     medians = [v["median_ms"] for v in stages.values()] + [result["mediapipe_floor"]["detect"]["median_ms"]]

@@ -25,8 +25,7 @@ GRAPHS = {"tf2onnx": "Keras models exported with tf2onnx, as edgeemo export writ
 
 def run_bench(out: Path, *, quick: bool = False, command: str = "edgeemo bench") -> list[Path]:
     """Build the bundles, time them and the pipeline, write the results into ``out``; the files written."""
-    # No TensorFlow (an edge box): the graphs are built with onnx itself (edgeemo.benchmark.graphs); no
-    # matplotlib: the figures are left out.
+    # No TensorFlow (an edge box): the graphs are built with onnx itself (edgeemo.benchmark.graphs).
     budgets = QUICK_BUDGETS if quick else BUDGETS
     steps = len(classifier.KS) * len(classifier.ARCHS) * 2 + len(classifier.KS) + 4
     with tqdm(total=steps, desc="bench", unit="step", file=sys.stderr, dynamic_ncols=True) as bar, \

@@ -101,15 +101,12 @@ def write(out: Path, result: dict, machine_line: str) -> list[Path]:
     atomic_write_json(out / f"{NAME}.json", result)
     atomic_write_text(out / f"{NAME}.md", "\n".join(lines))
     paths = [out / f"{NAME}.json", out / f"{NAME}.md"]
-    png = _plot(out / f"{NAME}.png", result)
-    return paths + ([png] if png else [])
+    return paths + [_plot(out / f"{NAME}.png", result)]
 
 
-def _plot(path: Path, result: dict) -> Path | None:
-    try:
-        import matplotlib
-    except ImportError:  # an edge box without matplotlib: the tables are the result
-        return None
+def _plot(path: Path, result: dict) -> Path:
+    import matplotlib  # mediapipe depends on it: present on every install
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
