@@ -175,13 +175,7 @@ def _read_manifest(folder: Path) -> dict:
 
 def _emotion_model(folder: Path, emotion: str, entry: object, where: str) -> EmotionModel:
     where = f"{where}: models.{emotion}"
-    if not isinstance(entry, dict):
-        raise EdgeemoError(f"{where} should be an object")
-    file = folder / _field(entry, "file", str, where)
-    if not file.is_file():
-        raise EdgeemoError(f"{file}: missing from the bundle")
-    if sha256_file(file) != _field(entry, "sha256", str, where):
-        raise EdgeemoError(f"{file}: SHA-256 differs from the manifest (the file changed after export)")
+    file = _checked_file(folder, entry, where)
     landmarks = _field(entry, "landmarks", list, where)
     if not landmarks or not all(isinstance(i, int) and not isinstance(i, bool) for i in landmarks):
         raise EdgeemoError(f"{where}.landmarks should be a non-empty list of landmark indices")
