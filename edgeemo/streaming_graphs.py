@@ -7,8 +7,8 @@ windows the frame belongs to. The ReLU comes before the batch norm, so the batch
 the flattened features and folds into the LSTM input kernel; the standardisation folds into the
 convolution, which becomes a weight per (output position, patch element, filter):
 
-    encoder  [N, U, 2] union landmarks -> [N, E]   E = 6 * G, model i's 4*Q_i gate pre-activations
-             (W x + W_b + R_b, ONNX gate order iofc) in columns i*G .. i*G + 4*Q_i, zero padded to G
+    encoder  [N, U, 2] union landmarks -> [N, E]   E = sum of 4*Q_i: model i's gate pre-activations
+             (W x + W_b + R_b, ONNX gate order iofc), the six side by side in EMOTIONS order
     head     [B, P, E] encodings -> [B, 6] P(emotion) of each model, in EMOTIONS order
 
 The head runs one ONNX LSTM per model whose input kernel is the identity (the projection was done by the
@@ -73,8 +73,8 @@ class EmotionWeights:
 
 
 def encoding_width(models: list[EmotionWeights]) -> int:
-    """E: each model's 4*Q gate columns, padded to the largest model's."""
-    return len(models) * max(4 * m.units for m in models)
+    """E: the six models' 4*Q gate columns side by side."""
+    return sum(4 * m.units for m in models)
 
 
 def read_onnx_weights(path: Path, landmarks: np.ndarray) -> EmotionWeights:
@@ -180,8 +180,9 @@ def read_onnx_weights(path: Path, landmarks: np.ndarray) -> EmotionWeights:
 
 
 def _encoder_arrays(models: list[EmotionWeights], union: np.ndarray):
-    """Gather indices [6, n, e] into a frame's flattened [U * 2], per-position conv weights [6, n, e, F]
-    and biases [6, n, F], projections [6, n * F, G] and biases [6, 1, G], all zero padded to the largest."""
+    """For c models (of one shape, as encoder_bytes groups them; others would be zero padded to the
+    largest): gather indices [c, n, e] into a frame's flattened [U * 2], per-position conv weights
+    [c, n, e, F] and biases [c, n, F], projections [c, n * F, G] and biases [c, 1, G]."""
     positions = [m.positions() for m in models]
     n = max(len(p) for p in positions)
     e = max(len(p[0]) for p in positions)
@@ -219,49 +220,63 @@ def _encoder_arrays(models: list[EmotionWeights], union: np.ndarray):
         proj_b.astype(np.float32), g
 
 
+def _shape(m: EmotionWeights) -> tuple[int, int, int, int]:
+    """(conv output positions, patch size, filters, gates): models alike in these share one chain of nodes."""
+    positions = m.positions()
+    return len(positions), len(positions[0]), m.conv_kernel.shape[0], 4 * m.units
+
+
 def encoder_bytes(models: list[EmotionWeights], union: np.ndarray) -> bytes:
-    """The per-frame encoder: [N, U, 2] normalised union landmarks -> [N, 6 * G] cached encodings."""
+    """The per-frame encoder: [N, U, 2] normalised union landmarks -> [N, E] cached encodings, E = sum 4Q."""
     from onnx import TensorProto, helper, numpy_helper
 
-    index, conv_w, conv_b, proj, proj_b, g = _encoder_arrays(models, union)
-    count, n, e, f = conv_w.shape
     init = [numpy_helper.from_array(a, name) for a, name in (
-        (index.transpose(2, 0, 1).copy(), "index"), (conv_w.transpose(2, 0, 1, 3).copy(), "conv_w"),
-        (conv_b, "conv_b"), (np.array([0, -1], np.int64), "flat_shape"),
-        (np.array([0, count, n * f], np.int64), "feature_shape"), (np.array([-1], np.int64), "last_axis"),
+        (np.array([0, -1], np.int64), "flat_shape"), (np.array([-1], np.int64), "last_axis"),
         (np.array([1], np.int64), "patch_axis"))]
-    init += [numpy_helper.from_array(proj[i], f"proj_{i}") for i in range(count)]
-    init += [numpy_helper.from_array(proj_b[i, 0], f"proj_b_{i}") for i in range(count)]
-    # The patch axis goes first: ReduceSum over an outer axis adds whole contiguous blocks, several times
-    # faster in ONNX Runtime than over an inner one. One MatMul per model: faster than a batched one at N = 1.
-    nodes = [
-        helper.make_node("Reshape", [ENCODER_INPUT, "flat_shape"], ["flat"]),              # [N, U*2]
-        helper.make_node("Gather", ["flat", "index"], ["patches"], axis=1),                # [N, e, 6, n]
-        helper.make_node("Unsqueeze", ["patches", "last_axis"], ["patches_1"]),            # [N, e, 6, n, 1]
-        helper.make_node("Mul", ["patches_1", "conv_w"], ["products"]),                    # [N, e, 6, n, F]
-        helper.make_node("ReduceSum", ["products", "patch_axis"], ["conv"], keepdims=0),   # [N, 6, n, F]
-        helper.make_node("Add", ["conv", "conv_b"], ["conv_biased"]),
-        helper.make_node("Relu", ["conv_biased"], ["features"]),
-        helper.make_node("Reshape", ["features", "feature_shape"], ["features_flat"]),     # [N, 6, n*F]
-        helper.make_node("Split", ["features_flat"], [f"features_{i}" for i in range(count)], axis=1),                                               # 6 x [N, 1, n*F]
-    ]
-    for i in range(count):
-        nodes += [helper.make_node("MatMul", [f"features_{i}", f"proj_{i}"], [f"products_{i}"]),  # [N, 1, G]
-                  helper.make_node("Add", [f"products_{i}", f"proj_b_{i}"], [f"gates_{i}"])]
-    nodes += [helper.make_node("Concat", [f"gates_{i}" for i in range(count)], ["gates"], axis=2),
-              helper.make_node("Reshape", ["gates", "flat_shape"], [ENCODER_OUTPUT])]         # [N, 6*G]
+    nodes = [helper.make_node("Reshape", [ENCODER_INPUT, "flat_shape"], ["flat"])]     # [N, U*2]
+    groups: dict[tuple[int, int, int, int], list[int]] = {}
+    for i, m in enumerate(models):
+        groups.setdefault(_shape(m), []).append(i)
+    # Models of one shape (all six, in the default bundle) go through one chain, batched over the models;
+    # different shapes get chains of their own, so nothing is padded (at batch 1 the projection is bound by
+    # reading its weights: padding would cost as much as it adds). The patch axis goes first: ReduceSum over
+    # an outer axis adds whole contiguous blocks, several times faster in ONNX Runtime than over an inner one.
+    for gi, members in enumerate(groups.values()):
+        index, conv_w, conv_b, proj, proj_b, _ = _encoder_arrays([models[i] for i in members], union)
+        count, n, e, f = conv_w.shape
+        init += [numpy_helper.from_array(a, f"{name}_g{gi}") for a, name in (
+            (index.transpose(2, 0, 1).copy(), "index"), (conv_w.transpose(2, 0, 1, 3).copy(), "conv_w"),
+            (conv_b, "conv_b"), (np.array([0, count, n * f], np.int64), "feature_shape"))]
+        nodes += [
+            helper.make_node("Gather", ["flat", f"index_g{gi}"], [f"patches_g{gi}"], axis=1),        # [N, e, c, n]
+            helper.make_node("Unsqueeze", [f"patches_g{gi}", "last_axis"], [f"patches_1_g{gi}"]),
+            helper.make_node("Mul", [f"patches_1_g{gi}", f"conv_w_g{gi}"], [f"products_g{gi}"]),    # [N, e, c, n, F]
+            helper.make_node("ReduceSum", [f"products_g{gi}", "patch_axis"], [f"conv_g{gi}"], keepdims=0),
+            helper.make_node("Add", [f"conv_g{gi}", f"conv_b_g{gi}"], [f"conv_biased_g{gi}"]),        # [N, c, n, F]
+            helper.make_node("Relu", [f"conv_biased_g{gi}"], [f"features_g{gi}"]),
+            helper.make_node("Reshape", [f"features_g{gi}", f"feature_shape_g{gi}"], [f"flat_g{gi}"]),  # [N, c, n*F]
+        ]
+        split = [f"features_{i}" for i in members]
+        nodes.append(helper.make_node("Split", [f"flat_g{gi}"], split, axis=1) if count > 1 else
+                     helper.make_node("Identity", [f"flat_g{gi}"], split))                            # [N, 1, n*F]
+        for j, i in enumerate(members):  # one MatMul per model: faster than a batched one at N = 1
+            init += [numpy_helper.from_array(proj[j], f"proj_{i}"), numpy_helper.from_array(proj_b[j, 0], f"proj_b_{i}")]
+            nodes += [helper.make_node("MatMul", [f"features_{i}", f"proj_{i}"], [f"products_{i}"]),  # [N, 1, 4Q]
+                      helper.make_node("Add", [f"products_{i}", f"proj_b_{i}"], [f"gates_{i}"])]
+    nodes += [helper.make_node("Concat", [f"gates_{i}" for i in range(len(models))], ["gates"], axis=2),
+              helper.make_node("Reshape", ["gates", "flat_shape"], [ENCODER_OUTPUT])]        # [N, E]
     graph = helper.make_graph(
         nodes, "edgeemo_streaming_encoder",
         [helper.make_tensor_value_info(ENCODER_INPUT, TensorProto.FLOAT, ["frames", len(union), 2])],
-        [helper.make_tensor_value_info(ENCODER_OUTPUT, TensorProto.FLOAT, ["frames", count * g])], initializer=init)
+        [helper.make_tensor_value_info(ENCODER_OUTPUT, TensorProto.FLOAT, ["frames", encoding_width(models)])],
+        initializer=init)
     return _serialise(graph)
 
 
 def head_bytes(models: list[EmotionWeights], frames: int) -> bytes:
-    """The head: [B, P, 6 * G] encodings -> [B, 6] probability of each emotion, six LSTMs and the dense layers."""
+    """The head: [B, P, E] encodings -> [B, 6] probability of each emotion, six LSTMs and the dense layers."""
     from onnx import TensorProto, helper, numpy_helper
 
-    g = max(4 * m.units for m in models)
     count = len(models)
     units = [m.units for m in models]
     dense = [m.fc1.shape[1] for m in models]
@@ -275,33 +290,27 @@ def head_bytes(models: list[EmotionWeights], frames: int) -> bytes:
     init = [numpy_helper.from_array(a, name) for a, name in (
         (fc1, "fc1"), (np.concatenate([m.fc1_b for m in models]).astype(np.float32), "fc1_b"),
         (fc2, "fc2"), (np.concatenate([m.fc2_b for m in models]).astype(np.float32), "fc2_b"),
-        (np.array([0, 0, count, g], np.int64), "split_shape"), (np.array([0, count, 2], np.int64), "pair_shape"),
+        (np.array([0, count, 2], np.int64), "pair_shape"), (np.array([2], np.int64), "gate_axis"),
         (np.array([0], np.int64), "zero_axis"), (np.array(1, np.int64), "positive"))]
     nodes = [
         helper.make_node("Transpose", [HEAD_INPUT], ["time_major"], perm=[1, 0, 2]),       # [P, B, E]
-        helper.make_node("Reshape", ["time_major", "split_shape"], ["blocks"]),            # [P, B, 6, G]
     ]
-    hidden = []
+    hidden, offset = [], 0
     for i, m in enumerate(models):
         gates = 4 * m.units
-        init += [numpy_helper.from_array(np.array(i, np.int64), f"model_{i}"),
-                 numpy_helper.from_array(np.array([gates, gates], np.int64), f"identity_shape_{i}"),
-                 numpy_helper.from_array(m.lstm_r[None].astype(np.float32), f"r_{i}")]
+        init += [numpy_helper.from_array(np.array([gates, gates], np.int64), f"identity_shape_{i}"),
+                 numpy_helper.from_array(m.lstm_r[None].astype(np.float32), f"r_{i}"),
+                 numpy_helper.from_array(np.array([offset], np.int64), f"start_{i}"),
+                 numpy_helper.from_array(np.array([offset + gates], np.int64), f"end_{i}")]
+        offset += gates
         nodes += [  # the identity is made in the graph (ONNX Runtime folds it once): 4Q*4Q floats less per file
             helper.make_node("ConstantOfShape", [f"identity_shape_{i}"], [f"zeros_{i}"]),
             helper.make_node("EyeLike", [f"zeros_{i}"], [f"eye_{i}"]),
             helper.make_node("Unsqueeze", [f"eye_{i}", "zero_axis"], [f"identity_{i}"]),      # [1, 4Q, 4Q]
-            helper.make_node("Gather", ["blocks", f"model_{i}"], [f"block_{i}"], axis=2),  # [P, B, G]
+            helper.make_node("Slice", ["time_major", f"start_{i}", f"end_{i}", "gate_axis"], [f"x_{i}"]),  # [P, B, 4Q]
         ]
-        source = f"block_{i}"
-        if gates < g:  # a model with fewer units than the largest: its columns past 4*Q are padding
-            init += [numpy_helper.from_array(np.array([0], np.int64), f"start_{i}"),
-                     numpy_helper.from_array(np.array([gates], np.int64), f"end_{i}"),
-                     numpy_helper.from_array(np.array([2], np.int64), f"axis_{i}")]
-            nodes.append(helper.make_node("Slice", [source, f"start_{i}", f"end_{i}", f"axis_{i}"], [f"x_{i}"]))
-            source = f"x_{i}"
         # The input kernel is the identity: the encoder already applied W (and both biases) to every frame.
-        nodes.append(helper.make_node("LSTM", [source, f"identity_{i}", f"r_{i}"], ["", f"h_{i}"],
+        nodes.append(helper.make_node("LSTM", [f"x_{i}", f"identity_{i}", f"r_{i}"], ["", f"h_{i}"],
                                       hidden_size=m.units))                                     # [1, B, Q]
         hidden.append(f"h_{i}")
     nodes += [
@@ -318,7 +327,7 @@ def head_bytes(models: list[EmotionWeights], frames: int) -> bytes:
     ]
     graph = helper.make_graph(
         nodes, "edgeemo_streaming_head",
-        [helper.make_tensor_value_info(HEAD_INPUT, TensorProto.FLOAT, ["batch", frames, count * g])],
+        [helper.make_tensor_value_info(HEAD_INPUT, TensorProto.FLOAT, ["batch", frames, encoding_width(models)])],
         [helper.make_tensor_value_info(HEAD_OUTPUT, TensorProto.FLOAT, ["batch", count])], initializer=init)
     return _serialise(graph)
 
