@@ -5,8 +5,10 @@
 Real ``edgeemo serve`` processes on the demo clip (a real face, played forward and back) paced at 30
 frames/s per stream, as cameras deliver: N streams in one process (``--camera`` N times), or N processes of
 one stream each. A subscriber records every prediction. A stream dropped a frame when two of its
-consecutive predictions were captured more than 1.5 frame intervals apart; only the interval in which every
-stream was publishing counts (start-up, when the other processes load MediaPipe, is left out). Each layout
+A stream dropped a frame when its capture thread replaced a frame the loop had not taken yet: serve's own
+counter ``edgeemo_frames_dropped_total``, read from each process's /metrics every half second. Only the
+interval in which every stream was publishing counts (start-up, when the other processes load MediaPipe,
+is left out); windows refused for timing (``edgeemo_windows_refused_total``) are counted beside. Each layout
 goes up its list of N and stops at the first N with a drop. Writes bench/results/capacity.{json,md,png}.
 """
 
@@ -18,11 +20,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import cv2
 import numpy as np
 import zmq
+from prometheus_client.parser import text_string_to_metric_families
 
 from edgeemo.benchmark.report import machine_line
 from edgeemo.benchmark.timing import load_average, machine, now, summary_ms
@@ -80,17 +84,31 @@ def _available_mb() -> float:
     return float("inf")
 
 
-def run_trial(layout: str, n: int, clip: Path, bundle: Path, fps: float) -> dict[str, object]:
+def _counters(metrics_ports: list[int], totals: dict[str, dict[str, float]]) -> None:
+    """Update ``totals`` {metric: {stream: value}} from each serve process's /metrics (gone ones are skipped)."""
+    for port in metrics_ports:
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=0.5).read().decode()
+        except OSError:
+            continue
+        for family in text_string_to_metric_families(text):
+            if family.name in ("edgeemo_frames_dropped", "edgeemo_windows_refused"):
+                for sample in family.samples:
+                    if sample.name.endswith("_total"):
+                        totals[family.name][sample.labels["stream"]] = sample.value
+
+
+def run_trial(layout: str, n: int, clip: Path, bundle: Path) -> dict[str, object]:
     streams = [f"s{i}" for i in range(n)]
-    base = [sys.executable, "-m", "edgeemo", "serve", "--model", str(bundle), "--metrics-port", "0"]
+    base = [sys.executable, "-m", "edgeemo", "serve", "--model", str(bundle)]
     if layout == "one process":
-        ports = _ports(1)
-        commands = [base + ["--bind", f"tcp://127.0.0.1:{ports[0]}"]
+        ports, metrics_ports = _ports(1), _ports(1)
+        commands = [base + ["--bind", f"tcp://127.0.0.1:{ports[0]}", "--metrics-port", str(metrics_ports[0])]
                     + [a for s in streams for a in ("--camera", str(clip), "--stream", s)]]
     else:
-        ports = _ports(n)
-        commands = [base + ["--bind", f"tcp://127.0.0.1:{p}", "--camera", str(clip), "--stream", s]
-                    for p, s in zip(ports, streams)]
+        ports, metrics_ports = _ports(n), _ports(n)
+        commands = [base + ["--bind", f"tcp://127.0.0.1:{p}", "--metrics-port", str(m), "--camera", str(clip),
+                            "--stream", s] for p, m, s in zip(ports, metrics_ports, streams)]
     context = zmq.Context()
     sub = context.socket(zmq.SUB)
     sub.setsockopt(zmq.RCVHWM, 0)  # the subscriber must not be what drops messages
@@ -103,9 +121,17 @@ def run_trial(layout: str, n: int, clip: Path, bundle: Path, fps: float) -> dict
     captured: dict[str, list[tuple[float, float]]] = {s: [] for s in streams}
     finished: set[str] = set()
     peak_rss = 0.0
+    totals: dict[str, dict[str, float]] = {"edgeemo_frames_dropped": {}, "edgeemo_windows_refused": {}}
+    at_overlap = None  # the counters when the last stream began publishing
+    last_scrape = 0.0
     try:
         while len(finished) < n:
             peak_rss = max(peak_rss, _rss_mb([p.pid for p in processes]))
+            if time.time() - last_scrape >= 0.5 and not finished:
+                _counters(metrics_ports, totals)
+                last_scrape = time.time()
+                if at_overlap is None and all(captured.values()):
+                    at_overlap = {k: dict(v) for k, v in totals.items()}
             if sub.poll(500):
                 message = unpack(*sub.recv_multipart())
                 if message["kind"] == "prediction":
@@ -125,14 +151,18 @@ def run_trial(layout: str, n: int, clip: Path, bundle: Path, fps: float) -> dict
         context.term()
     start = max(items[0][0] for items in captured.values())
     end = min(items[-1][0] for items in captured.values())
-    dropped, latencies = {}, []
-    for stream, items in captured.items():
-        times = np.array([t for t, _ in items if start <= t <= end])
-        gaps = np.diff(times) * fps
-        dropped[stream] = int(np.sum(np.round(gaps[gaps > 1.5]) - 1))
-        latencies += [latency for t, latency in items if start <= t <= end]
+    at_overlap = at_overlap or {k: {} for k in totals}
+
+    def since_overlap(metric: str) -> dict[str, int]:
+        return {s: int(totals[metric].get(s, 0) - at_overlap[metric].get(s, 0)) for s in streams}
+
+    latencies = [latency for items in captured.values() for t, latency in items if start <= t <= end]
+    dropped, refused = since_overlap("edgeemo_frames_dropped"), since_overlap("edgeemo_windows_refused")
     return {"layout": layout, "streams": n, "processes": len(processes), "overlap_s": round(end - start, 2),
             "dropped": dropped, "dropped_total": sum(dropped.values()),
+            "dropped_whole_run": int(sum(totals["edgeemo_frames_dropped"].values())),
+            "windows_refused": sum(refused.values()),
+            "predictions": {s: len(items) for s, items in captured.items()},
             "latency_total": summary_ms(np.asarray(latencies)), "peak_rss_mb": round(peak_rss)}
 
 
@@ -150,7 +180,7 @@ def run(seconds: float, ladders: dict[str, list[int]], bundle: Path, progress=pr
                     progress(f"{layout}, {n} streams: not started, {processes} processes would not fit in memory")
                     break
                 progress(f"{layout}, {n} streams")
-                trial = run_trial(layout, n, clip, bundle, fps)
+                trial = run_trial(layout, n, clip, bundle)
                 trials.append(trial)
                 rss_per_process = trial["peak_rss_mb"] / trial["processes"]
                 progress(f"  dropped {trial['dropped_total']}, p99 {trial['latency_total']['p99_ms']:.1f} ms, "
@@ -178,14 +208,17 @@ def write(out: Path, result: dict) -> list[Path]:
         "",
         f"Each stream: the demo clip (a real face) played forward and back, {result['seconds']:g} s paced at "
         f"{result['clip_fps']:g} frames/s. Bundle `{result['bundle']}` ({result['classifier']}). Dropped: frames "
-        "missing between consecutive predictions of a stream while every stream was publishing; latency: "
+        "replaced before the loop took them (serve's `edgeemo_frames_dropped_total`) while every stream was "
+        "publishing, and over the whole run (start-up included); windows refused for timing beside; latency: "
         "`latency.total`, capture to publication, over every stream.",
         "",
-        "| layout | streams | processes | overlap s | dropped | p50 ms | p99 ms | peak RSS MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| layout | streams | processes | overlap s | dropped | dropped, whole run | windows refused | p50 ms | "
+        "p99 ms | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for t in result["trials"]:
         lines.append(f"| {t['layout']} | {t['streams']} | {t['processes']} | {t['overlap_s']} | {t['dropped_total']} | "
+                     f"{t['dropped_whole_run']} | {t['windows_refused']} | "
                      f"{t['latency_total']['median_ms']:.1f} | {t['latency_total']['p99_ms']:.1f} | {t['peak_rss_mb']} |")
     lines += ["", "Most streams with no frame dropped: " + ", ".join(f"{layout}: **{n}**" for layout, n in best.items())
               + " (each layout stops at its first trial with a drop).", ""]
