@@ -9,6 +9,7 @@ into place, so a failure leaves the old one untouched.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from importlib import resources
@@ -21,6 +22,7 @@ from edgeemo.classifier import EmotionClassifier
 from edgeemo.errors import EdgeemoError
 from edgeemo.io import replace_folder
 from edgeemo.normalize import normalize_landmarks
+from edgeemo.streaming import StreamingClassifier
 
 PARITY_TOLERANCE = 1e-4
 ENCODER_FILE, HEAD_FILE = "streaming_encoder.onnx", "streaming_head.onnx"
@@ -29,6 +31,7 @@ ENCODER_FILE, HEAD_FILE = "streaming_encoder.onnx", "streaming_head.onnx"
 def real_face_windows(frames: int, count: int | None = None) -> np.ndarray:
     """Windows [n, frames, 468, 2] of normalised real-face landmarks: for each London dev face, its neutral
     -> smiling onset at three speeds and two positions, the smile held, and the offset back."""
+    # The landmarks are the photos' [0, 1] coordinates; the photos are square, so they normalise as pixels do.
     data = np.load(resources.files("offline") / "resources" / "london-dev" / "landmarks.npz")
     points = normalize_landmarks(data["landmarks"][..., :2])
     neutral = points[data["expression"] == "neutral"]
@@ -43,8 +46,6 @@ def real_face_windows(frames: int, count: int | None = None) -> np.ndarray:
 
 def pair_parity(bundle: ModelBundle, windows: np.ndarray) -> float:
     """Largest |pair - per-emotion models| over ``windows`` [n, P, 468, 2]."""
-    from edgeemo.streaming import StreamingClassifier
-
     old, new = EmotionClassifier(bundle), StreamingClassifier(bundle)
     union = bundle.landmarks_union
     worst = 0.0
@@ -57,8 +58,6 @@ def pair_parity(bundle: ModelBundle, windows: np.ndarray) -> float:
 
 def write_pair(folder: Path, frame_interval_s: float | None = None, tolerance: float = PARITY_TOLERANCE) -> ModelBundle:
     """Write the pair into the bundle folder ``folder`` in place (a staging folder) and add it to the manifest."""
-    import json
-
     from edgeemo.streaming_graphs import encoder_bytes, encoding_width, head_bytes, read_onnx_weights
 
     bundle = load_bundle(folder)
