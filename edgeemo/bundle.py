@@ -9,6 +9,8 @@ not know.
 manifest.json fields the loader reads: schema_version, bundle_id, emotions (exactly EMOTIONS), frames (P),
 frame_stride, normalization (must be edgeemo.normalize.NORMALIZATION) and
 models: {emotion: {file, sha256, landmarks: [int, 0..467], threshold: (0, 1), input_name}}.
+Optional (docs/streaming.md; added without a schema bump, see docs/contracts/bundle.md): frame_interval_s,
+window_s, streaming {encoder, head, encoding_width, ...}.
 Each ONNX model takes float32 [batch, frames, 2, K, 1], the x and y of its own K landmarks in the order the
 manifest lists them, and returns [batch, 2]: the probabilities of "not this emotion" and "this emotion".
 """
@@ -30,6 +32,7 @@ from edgeemo.normalize import NORMALIZATION
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
+DEFAULT_FRAME_INTERVAL_S = 1 / 30  # what a bundle without frame_interval_s was trained for (30 fps data)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,15 @@ class EmotionModel:
 
 
 @dataclass(frozen=True)
+class StreamingPair:
+    """The fused per-frame encoder and six-emotion head (edgeemo.streaming_graphs)."""
+
+    encoder: Path
+    head: Path
+    encoding_width: int
+
+
+@dataclass(frozen=True)
 class ModelBundle:
     path: Path
     bundle_id: str
@@ -50,6 +62,18 @@ class ModelBundle:
     normalization: str
     models: tuple[EmotionModel, ...]  # in EMOTIONS order
     manifest: dict
+    frame_interval_s: float = DEFAULT_FRAME_INTERVAL_S
+    streaming: StreamingPair | None = None
+
+    @property
+    def window_step_s(self) -> float:
+        """Seconds between two frames of a window."""
+        return self.frame_stride * self.frame_interval_s
+
+    @property
+    def window_s(self) -> float:
+        """Seconds from a window's first frame to its last."""
+        return (self.frames - 1) * self.window_step_s
 
     @property
     def landmarks_union(self) -> np.ndarray:
@@ -63,7 +87,9 @@ class ModelBundle:
     def summary(self) -> str:
         lines = [
             f"bundle {self.bundle_id} at {self.path}",
-            f"  window: {self.frames} frames, stride {self.frame_stride}; normalisation {self.normalization}",
+            f"  window: {self.frames} frames, stride {self.frame_stride}, {self.window_s:.3f} s at "
+            f"{1 / self.frame_interval_s:g} fps; normalisation {self.normalization}",
+            f"  runtime: {'fused streaming pair' if self.streaming else 'one model per emotion'}",
             f"  landmarks read: {len(self.landmarks_union)} of {N_LANDMARKS}",
         ]
         accuracy = self.manifest.get("accuracy", {})
@@ -106,6 +132,9 @@ def write_manifest(folder: Path, manifest: dict) -> None:
     manifest = dict(manifest, schema_version=SCHEMA_VERSION)
     for emotion, entry in manifest["models"].items():
         entry["sha256"] = sha256_file(folder / entry["file"])
+    for part in ("encoder", "head"):
+        if part in manifest.get("streaming", {}):
+            manifest["streaming"][part]["sha256"] = sha256_file(folder / manifest["streaming"][part]["file"])
     atomic_write_json(folder / MANIFEST, manifest)
 
 
@@ -135,13 +164,7 @@ def _read_manifest(folder: Path) -> dict:
 
 def _emotion_model(folder: Path, emotion: str, entry: object, where: str) -> EmotionModel:
     where = f"{where}: models.{emotion}"
-    if not isinstance(entry, dict):
-        raise EdgeemoError(f"{where} should be an object")
-    file = folder / _field(entry, "file", str, where)
-    if not file.is_file():
-        raise EdgeemoError(f"{file}: missing from the bundle")
-    if sha256_file(file) != _field(entry, "sha256", str, where):
-        raise EdgeemoError(f"{file}: SHA-256 differs from the manifest (the file changed after export)")
+    file = _checked_file(folder, entry, where)
     landmarks = _field(entry, "landmarks", list, where)
     if not landmarks or not all(isinstance(i, int) and not isinstance(i, bool) for i in landmarks):
         raise EdgeemoError(f"{where}.landmarks should be a non-empty list of landmark indices")
@@ -155,6 +178,43 @@ def _emotion_model(folder: Path, emotion: str, entry: object, where: str) -> Emo
         raise EdgeemoError(f"{where}.threshold is {threshold}, expected strictly between 0 and 1")
     return EmotionModel(emotion, file, np.asarray(landmarks, dtype=np.int64), threshold,
                         _field(entry, "input_name", str, where))
+
+
+def _checked_file(folder: Path, entry: object, where: str) -> Path:
+    if not isinstance(entry, dict):
+        raise EdgeemoError(f"{where} should be an object")
+    file = folder / _field(entry, "file", str, where)
+    if not file.is_file():
+        raise EdgeemoError(f"{file}: missing from the bundle")
+    if sha256_file(file) != _field(entry, "sha256", str, where):
+        raise EdgeemoError(f"{file}: SHA-256 differs from the manifest (the file changed after export)")
+    return file
+
+
+def _frame_interval(manifest: dict, frames: int, stride: int, where: str) -> float:
+    if "frame_interval_s" not in manifest:
+        return DEFAULT_FRAME_INTERVAL_S
+    interval = _field(manifest, "frame_interval_s", float, where)
+    if not 0.0 < interval <= 10.0:
+        raise EdgeemoError(f"{where}: frame_interval_s is {interval}, expected seconds in (0, 10]")
+    if "window_s" in manifest:
+        window = _field(manifest, "window_s", float, where)
+        if abs(window - (frames - 1) * stride * interval) > 1e-6:
+            raise EdgeemoError(f"{where}: window_s {window} is not (frames - 1) * frame_stride * frame_interval_s = "
+                               f"{(frames - 1) * stride * interval:g}")
+    return interval
+
+
+def _streaming_pair(folder: Path, manifest: dict, where: str) -> StreamingPair | None:
+    if "streaming" not in manifest:
+        return None
+    entry = _field(manifest, "streaming", dict, where)
+    where = f"{where}: streaming"
+    width = _field(entry, "encoding_width", int, where)
+    if width < 1:
+        raise EdgeemoError(f"{where}.encoding_width is {width}, expected a positive integer")
+    return StreamingPair(_checked_file(folder, entry.get("encoder"), f"{where}.encoder"),
+                         _checked_file(folder, entry.get("head"), f"{where}.head"), width)
 
 
 def load_bundle(path: str | Path) -> ModelBundle:
@@ -188,21 +248,44 @@ def load_bundle(path: str | Path) -> ModelBundle:
     bundle = ModelBundle(
         path=folder, bundle_id=_field(manifest, "bundle_id", str, where), frames=frames, frame_stride=stride,
         normalization=normalization, models=tuple(_emotion_model(folder, e, models[e], where) for e in EMOTIONS),
-        manifest=manifest,
+        manifest=manifest, frame_interval_s=_frame_interval(manifest, frames, stride, where),
+        streaming=_streaming_pair(folder, manifest, where),
     )
     for model in bundle.models:
         check_onnx_shapes(model, frames)
+    if bundle.streaming is not None:
+        check_streaming_shapes(bundle)
     return bundle
+
+
+def _session(path: Path):
+    import onnxruntime
+
+    try:
+        return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ONNX Runtime raises its own exception types for unreadable models
+        raise EdgeemoError(f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from None
+
+
+def check_streaming_shapes(bundle: ModelBundle) -> None:
+    """The pair must be encoder [N, U, 2] -> [N, E] and head [B, P, E] -> [B, 6], E the manifest's width."""
+    pair, union = bundle.streaming, len(bundle.landmarks_union)
+    for path, expected_in, expected_out in (
+        (pair.encoder, [union, 2], [pair.encoding_width]),
+        (pair.head, [bundle.frames, pair.encoding_width], [len(EMOTIONS)]),
+    ):
+        session = _session(path)
+        inputs, outputs = session.get_inputs(), session.get_outputs()
+        if len(inputs) != 1 or list(inputs[0].shape[1:]) != expected_in or len(outputs) != 1 \
+                or list(outputs[0].shape[1:]) != expected_out:
+            raise EdgeemoError(
+                f"{path}: shapes {[i.shape for i in inputs]} -> {[o.shape for o in outputs]} disagree with the "
+                f"manifest ([n, {', '.join(map(str, expected_in))}] -> [n, {', '.join(map(str, expected_out))}])")
 
 
 def check_onnx_shapes(model: EmotionModel, frames: int) -> None:
     """The ONNX file's input and output shapes must be what the manifest promises."""
-    import onnxruntime
-
-    try:
-        session = onnxruntime.InferenceSession(str(model.path), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ONNX Runtime raises its own exception types for unreadable models
-        raise EdgeemoError(f"{model.path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from None
+    session = _session(model.path)
     inputs, outputs = session.get_inputs(), session.get_outputs()
     expected = [frames, 2, len(model.landmarks), 1]
     if len(inputs) != 1 or inputs[0].name != model.input_name or list(inputs[0].shape[1:]) != expected:

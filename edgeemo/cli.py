@@ -12,11 +12,12 @@ import os
 import sys
 
 from edgeemo import __version__
-from edgeemo.commands import bench, data, explain, export, info, keys, relay, report, select, serve, subscribe, train
+from edgeemo.commands import (bench, data, explain, export, fuse, info, keys, relay, report, select, serve, subscribe,
+                              train)
 from edgeemo.errors import EdgeemoError
 from edgeemo.logs import QUIET_ENVIRONMENT, configure_logging, quiet_native_logs
 
-COMMANDS = (info, data, train, explain, select, report, export, serve, subscribe, relay, keys, bench)
+COMMANDS = (info, data, train, explain, select, report, export, fuse, serve, subscribe, relay, keys, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,5 +1,9 @@
 """One tracked face of one stream: its own ring buffer, window, missed-frame logic and predictions.
 
+With a bundle's fused streaming pair (``edgeemo.streaming``) each of the face's frames is encoded once, on
+arrival, and its windows are picked by time, as trained; otherwise the per-emotion models read a window
+counted in frames.
+
 ``StreamProcessor`` (``edgeemo.serve``) finds the faces of a frame and keeps one ``FaceTrack`` per face id
 (``edgeemo.tracking``); this holds what it held when it followed a single face.
 """
@@ -16,6 +20,7 @@ from edgeemo.head_pose import POSE_KEYS, beyond_training, head_pose
 from edgeemo.metrics import StreamMetrics
 from edgeemo.publisher import PredictionPublisher
 from edgeemo.ringbuffer import RingBuffer
+from edgeemo.streaming import StreamingClassifier, TimedWindow
 from edgeemo.tracking import face_box
 
 
@@ -34,6 +39,9 @@ class FaceTrack:
         self.union = bundle.landmarks_union
         self.buffer = RingBuffer.for_window(bundle.frames, bundle.frame_stride, len(self.union))
         self._window = np.zeros((bundle.frames, 2, len(self.union)), np.float32)
+        # The fused pair (a bundle that has one): windows by capture time (edgeemo.streaming, docs/streaming.md).
+        self.timed = TimedWindow(bundle, classifier.width) if isinstance(classifier, StreamingClassifier) else None
+        self._encoding: np.ndarray | None = None
         self._k = {m.emotion: len(m.landmarks) for m in bundle.models}
         self._last_face_at: float | None = None
         self._missed = 0  # frames without this face since it was last found
@@ -45,20 +53,18 @@ class FaceTrack:
         self.last_box: np.ndarray | None = None  # pixels x0, y0, x1, y1
 
     def found(self, points: np.ndarray, normalized: np.ndarray, frame_shape: tuple[int, ...], captured_at: float,
-              read_s: float, started: float, landmarks_s: float) -> dict | None:
-        """This face in this frame (pixels [468, 2], normalised [468, 2]); return the prediction published, or None."""
+              read_s: float, started: float, landmarks_s: float, at: float | None = None) -> dict | None:
+        """This face in this frame (pixels [468, 2], normalised [468, 2]); return the prediction published, or None.
+
+        ``at``: the frame's time in seconds (video time for a file read with --fast); None: ``captured_at``."""
         self._last_face_at, self._missed = captured_at, 0
         self.last_points, self.last_box = points, face_box(points)
         self._last_face = normalized[self.union]
-        self.buffer.append(self._last_face)
-        if not self.buffer.is_full(self.bundle.frames, self.bundle.frame_stride):
-            return None
-        self._frames_since_full += 1
-        if (self._frames_since_full - 1) % self.every:
-            return None
-        self.buffer.window(self.bundle.frame_stride, self.bundle.frames, self._window)
         classify_started = time.monotonic()
-        scores = self.classifier.classify(self._window)
+        window = self._timed_window(captured_at if at is None else at) if self.timed is not None else self._counted_window()
+        if window is None:
+            return None
+        scores = self.classifier.classify(window)
         classify_s = time.monotonic() - classify_started
         label = self.classifier.label(scores)
         height, width = frame_shape[:2]
@@ -78,7 +84,7 @@ class FaceTrack:
         self.metrics.observe_latency(payload["latency"])
         return payload
 
-    def missed(self, captured_at: float, frame_interval_s: float | None) -> bool:
+    def missed(self, captured_at: float, frame_interval_s: float | None, at: float | None = None) -> bool:
         """This face was not found in this frame; True once it has been gone longer than the face gap (the
         track ends: the caller drops it)."""
         self._missed += 1
@@ -91,6 +97,32 @@ class FaceTrack:
         if gone_for is not None and gone_for <= self.face_gap_s:
             # A short miss (a blink of the tracker): hold the last face so the window keeps its timing,
             # as training fills missing frames from their neighbours.
-            self.buffer.append(self._last_face)
+            if self.timed is not None:
+                self.timed.append(self._encoding, captured_at if at is None else at)
+            else:
+                self.buffer.append(self._last_face)
             return False
         return True
+
+    def _counted_window(self) -> np.ndarray | None:
+        """The per-emotion models' window: the last P frames at the stride, counted in frames."""
+        self.buffer.append(self._last_face)
+        if not self.buffer.is_full(self.bundle.frames, self.bundle.frame_stride) or not self._due():
+            return None
+        return self.buffer.window(self.bundle.frame_stride, self.bundle.frames, self._window)
+
+    def _timed_window(self, at: float) -> np.ndarray | None:
+        """The fused pair's window: this frame encoded, then the P encodings nearest the trained times."""
+        self._encoding = self.classifier.encode(self._last_face)
+        self.timed.append(self._encoding, at)
+        window = self.timed.take()
+        if window is None:
+            if self.timed.refused != "filling":  # frames missing: say so, never stretch the window in time
+                self.metrics.window_refused()
+            return None
+        return window if self._due() else None
+
+    def _due(self) -> bool:
+        """Whether this full window is one of every ``every``-th to classify."""
+        self._frames_since_full += 1
+        return (self._frames_since_full - 1) % self.every == 0

@@ -101,6 +101,10 @@ class Metrics:
             "edgeemo_relay_handshake_failures", "With --connect: handshakes with the relay that failed "
             "(CURVE keys that do not match)", registry=registry,
         )
+        self.windows_refused = Counter(
+            "edgeemo_windows_refused", "Windows not classified: no frame near a time the window needs (frames "
+            "dropped, a stall; see docs/streaming.md)", stream, registry=registry,
+        )
         self.stage_latency = Histogram(
             "edgeemo_stage_latency_seconds", "Seconds per pipeline stage and frame (as in the prediction message)",
             ("stream", "stage"), buckets=STAGE_BUCKETS, registry=registry,
@@ -143,6 +147,7 @@ class StreamMetrics:
         self._corrupt = metrics.frames_corrupt.labels(stream)
         self._errors = metrics.stream_errors.labels(stream)
         self._frame_age = metrics.last_frame_age.labels(stream)
+        self._windows_refused = metrics.windows_refused.labels(stream)
         self._stages = tuple((stage, metrics.stage_latency.labels(stream, stage)) for stage in LATENCY_STAGES)
         self._end_to_end = metrics.end_to_end_latency.labels(stream)
 
@@ -184,6 +189,8 @@ class StreamMetrics:
     def watch_frame_age(self, age: Callable[[], float]) -> None:
         """Read the last frame's age from ``age`` at each scrape (``edgeemo.health.Health.frame_age``)."""
         self._frame_age.set_function(age)
+    def window_refused(self) -> None:
+        self._windows_refused.inc()
 
     def observe_latency(self, latency: Mapping[str, float]) -> None:
         """Observe each stage and the total of a prediction message's ``latency`` map."""

@@ -53,6 +53,7 @@ from edgeemo.sources import (
     ReopeningSource,
     make_source,
 )
+from edgeemo.streaming import StreamingClassifier, make_classifier
 from edgeemo.tracking import FaceTracker
 
 DEMO_CLIP = Path(__file__).parent / "resources" / "demo" / "smile.mp4"
@@ -91,12 +92,13 @@ class StreamProcessor:
     """One stream's per-frame work after capture: find the faces, tell them apart (``edgeemo.tracking``) and
     hand each to its own ``FaceTrack`` (window, predictions). Not thread-safe: one per stream, on one thread."""
 
-    def __init__(self, stream: str, bundle: ModelBundle, classifier: EmotionClassifier, landmarker,
+    def __init__(self, stream: str, bundle: ModelBundle, classifier: EmotionClassifier | StreamingClassifier, landmarker,
                  publisher: PredictionPublisher, metrics: StreamMetrics, every: int = 1, face_gap_s: float = 0.5):
         self.stream, self.bundle, self.classifier = stream, bundle, classifier
         self.landmarker, self.publisher, self.metrics = landmarker, publisher, metrics
         self.every, self.face_gap_s = every, face_gap_s
         self.union = bundle.landmarks_union
+        self._frames_seen = 0  # frames of this stream so far: video time for a file read with --fast
         self._rgb: np.ndarray | None = None
         self._face_present: bool | None = None  # None until the first frame; False: no face seen yet
         # Seconds of video per frame when frames come faster than they were filmed (a file read with --fast):
@@ -110,16 +112,19 @@ class StreamProcessor:
         """Handle one BGR frame; return the predictions published, one per face whose window is ready."""
         started = time.monotonic()
         self.metrics.frame()
+        self._frames_seen += 1
         if self._rgb is None or self._rgb.shape != frame.shape:
             self._rgb = np.empty_like(frame)
         cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=self._rgb)  # OpenCV decodes BGR, MediaPipe wants RGB
+        self._frames_seen += 1
+        at = self.frame_time(captured_at)
         faces = self.landmarker.detect_all(self._rgb)
         normalized = [normalize_landmarks(points) for points in faces]
         ids = self.tracker.update(faces, normalized)
         landmarks_s = time.monotonic() - started
         self.last_faces = [face for face in ids if face >= 0]
         for face in [face for face in self.tracks if face not in ids]:
-            if self.tracks[face].missed(captured_at, self.frame_interval_s):
+            if self.tracks[face].missed(captured_at, self.frame_interval_s, at):
                 self._end(face)
         if not faces:
             if self._face_present is None:
@@ -133,10 +138,14 @@ class StreamProcessor:
             if face < 0:  # a bent mesh over a known face (edgeemo.tracking): that face is missed this frame
                 continue
             track = self.tracks.get(face) or self._start(face)
-            payload = track.found(points, face_normalized, frame.shape, captured_at, read_s, started, landmarks_s)
+            payload = track.found(points, face_normalized, frame.shape, captured_at, read_s, started, landmarks_s, at)
             if payload is not None:
                 payloads.append(payload)
         return payloads
+
+    def frame_time(self, captured_at: float) -> float:
+        """The frame's time in seconds: video time for a file read faster than filmed, else its capture time."""
+        return self._frames_seen * self.frame_interval_s if self.frame_interval_s is not None else captured_at
 
     def _start(self, face: int) -> FaceTrack:
         track = FaceTrack(self.stream, face, self.bundle, self.classifier, self.publisher, self.metrics,
@@ -336,7 +345,7 @@ def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
                             break
                         # Each stream its own face tracker and models: neither holds state another may see.
                         landmarker = stack.enter_context(MultiFaceLandmarker(options.max_faces))
-                        classifier = EmotionClassifier(bundle, providers, options.threads)
+                        classifier = make_classifier(bundle, providers, options.threads)
                         processors[feed.stream] = StreamProcessor(feed.stream, bundle, classifier, landmarker,
                                                                   publisher, feed.metrics, options.every,
                                                                   options.face_gap_s)

@@ -98,6 +98,17 @@ def test_thresholds_come_from_validation_and_sit_inside_0_1(trained, tmp_path):
     assert choose_threshold(labels, np.array([0.01, 0.02, 0.03, 0.04, 0.05, 0.06])) < 0.1
 
 
+def test_export_writes_the_fused_streaming_pair_checked_against_keras(trained, tmp_path):
+    from offline.export.export import export_bundle
+
+    work, data, _ = trained
+    bundle = export_bundle(work / "run", data, tmp_path / "b", k=16, progress=False)
+    assert bundle.streaming is not None
+    assert bundle.manifest["streaming"]["keras_parity_max_abs_difference"] <= 1e-4
+    assert bundle.manifest["streaming"]["parity_max_abs_difference"] <= 1e-4
+    assert bundle.frame_interval_s == pytest.approx(1 / 30) and bundle.manifest["window_s"] == pytest.approx(1.0)
+
+
 def test_one_fixed_threshold_for_every_emotion(trained, tmp_path, capsys):
     from edgeemo.cli import main
 

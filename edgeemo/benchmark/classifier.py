@@ -1,20 +1,22 @@
 """Latency of the six emotion models per frame against the number of landmarks K, T-EMO and R-EMO.
 
 Each (K, architecture) gets a bundle built with ``offline.training.model.build_model`` from the paper's per-emotion
-hyperparameters (``offline/resources/configs/paper_hyperparameters.toml``; K = 468 takes K = 234's, as
-training does) and exported with ``offline.export.onnx_export.export_onnx``, then timed through
-``edgeemo.classifier.EmotionClassifier`` as ``edgeemo serve`` runs it: six ONNX Runtime sessions, batch 1,
-one thread. The weights are untrained: latency depends on the graph's operations and shapes, not on the
-weights' values.
+hyperparameters (``offline/resources/configs/paper_hyperparameters.toml``; K = 468 takes K = 234's, as training does) and
+exported with ``offline.export.onnx_export.export_onnx``, then timed through ``edgeemo.classifier.EmotionClassifier``
+as ``edgeemo serve`` runs it: six ONNX Runtime sessions, batch 1, one thread. The weights are untrained:
+latency depends on the graph's operations and shapes, not on the weights' values. Where TensorFlow is not
+installed (an edge box), the same graphs are built with ``onnx`` itself (edgeemo.benchmark.graphs).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from edgeemo.benchmark import graphs as bench_graphs
 from edgeemo.benchmark.timing import Timings, measure
 from edgeemo.bundle import load_bundle, write_manifest
 from edgeemo.classifier import EmotionClassifier
@@ -34,17 +36,29 @@ def spread_landmarks(k: int) -> list[int]:
     return [int(i) for i in np.linspace(0, N_LANDMARKS - 1, k).round()]
 
 
+def tensorflow_available() -> bool:
+    """Whether the models can be built in Keras and exported with tf2onnx here (the offline extra)."""
+    try:
+        return all(importlib.util.find_spec(name) is not None for name in ("keras", "tf2onnx"))
+    except ImportError:  # a finder that refuses the module outright
+        return False
+
+
 def build_bundle(folder: Path, k: int, arch: str, *, quick: bool = False,
-                 frames: int = DEFAULT_FRAMES) -> dict[str, object]:
+                 frames: int = DEFAULT_FRAMES, graphs: str | None = None) -> dict[str, object]:
     """Write an untrained bundle for K landmarks and one architecture into ``folder``; return what was built.
 
-    Full: each emotion's own F, Q, R from the paper. Quick: the tiny quick-mode model of the built-in
-    train.toml (offline/resources/configs), one ONNX file that all six emotions load, so the whole grid builds
-    in seconds."""
-    model_module = import_offline("offline.training.model")
-    export = import_offline("offline.export.onnx_export")
+    Full: each emotion's own F, Q, R from the paper. Quick: the tiny quick-mode model of the built-in train.toml (offline/resources/configs),
+    one ONNX file that all six emotions load, so the whole grid builds in seconds. ``graphs``: "tf2onnx"
+    (Keras models exported as ``edgeemo export`` does), "onnx" (edgeemo.benchmark.graphs), None: tf2onnx
+    where TensorFlow is installed."""
+    graphs = graphs or ("tf2onnx" if tensorflow_available() else "onnx")
     config = import_offline("offline.training.train_config")
-    keras = import_offline("keras")
+    if graphs == "tf2onnx":
+        model_module = import_offline("offline.training.model")
+        export = import_offline("offline.export.onnx_export")
+        keras = import_offline("keras")
+    rng = np.random.default_rng(k)
 
     settings = config.load_settings(quick=quick)
     table = config.load_hyperparameters()
@@ -63,15 +77,21 @@ def build_bundle(folder: Path, k: int, arch: str, *, quick: bool = False,
         key = tuple(hyper)
         if key not in files:
             name = f"{emotion}.onnx"
-            model = model_module.build_model(
-                frames, k, *hyper, arch=arch, kernel=tuple(settings.model.kernel),
-                stride=tuple(settings.model.stride), dropout=settings.model.dropout, seed=0, standardize=standardize,
-            )
-            export.export_onnx(model, folder / name, frames, k)
-            keras.backend.clear_session()  # 72 models in one process: keep Keras' graph state from growing
+            if graphs == "tf2onnx":
+                model = model_module.build_model(
+                    frames, k, *hyper, arch=arch, kernel=tuple(settings.model.kernel),
+                    stride=tuple(settings.model.stride), dropout=settings.model.dropout, seed=0,
+                    standardize=standardize,
+                )
+                export.export_onnx(model, folder / name, frames, k)
+                keras.backend.clear_session()  # 72 models in one process: keep Keras' graph state from growing
+            else:
+                bench_graphs.write_model(folder / name, bench_graphs.random_weights(
+                    rng, landmarks, *hyper, kernel=tuple(settings.model.kernel), stride=tuple(settings.model.stride),
+                    standardize=settings.model.standardize), frames)
             files[key] = name
         models[emotion] = {"file": files[key], "landmarks": landmarks, "threshold": THRESHOLD,
-                           "input_name": model_module.INPUT_NAME}
+                           "input_name": "landmarks"}
         hyperparameters[emotion] = {**hyper._asdict(), "from": source}
     write_manifest(folder, {
         "bundle_id": f"bench-{arch}-k{k}{'-quick' if quick else ''}", "emotions": list(EMOTIONS), "frames": frames,
@@ -81,7 +101,7 @@ def build_bundle(folder: Path, k: int, arch: str, *, quick: bool = False,
         "hyperparameters": hyperparameters,
         "training_data": {"untrained": "initial weights, for timing only: latency does not depend on their values"},
     })
-    return {"hyperparameters": hyperparameters, "onnx_files": len(files),
+    return {"hyperparameters": hyperparameters, "onnx_files": len(files), "graphs": graphs,
             "onnx_bytes": sum((folder / name).stat().st_size for name in files.values())}
 
 

@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from edgeemo.bundle import load_bundle
-from edgeemo.classifier import EmotionClassifier
 from edgeemo.commands.common import import_offline
 from edgeemo.info import DEFAULT_BUNDLE
 from edgeemo.io import atomic_write_json, atomic_write_text
@@ -31,6 +30,7 @@ from edgeemo.landmarker import FaceMeshLandmarker
 from edgeemo.metrics import Metrics
 from edgeemo.publisher import PredictionPublisher
 from edgeemo.serve import StreamProcessor
+from edgeemo.streaming import make_classifier
 
 REPO = Path(__file__).resolve().parents[2]  # the checkout: the London dev photos are not installed
 HOLD_NEUTRAL, ONSET, HOLD_SMILE = 20, 15, 45
@@ -40,6 +40,7 @@ def clip_labels(frames, bundle, classifier, publisher, metrics) -> list[str | No
     """The fused label published for each frame of one clip (None before the window is full)."""
     with FaceMeshLandmarker(static=False) as landmarker:
         processor = StreamProcessor("bench", bundle, classifier, landmarker, publisher, metrics.stream("bench"))
+        processor.frame_interval_s = 1 / 30  # the clips are 30 fps video, read faster than filmed
         labels = []
         for frame in frames:
             payloads = processor.process(frame, 0.0, 0.0)  # one face in view: at most one prediction
@@ -51,7 +52,7 @@ def evaluate(model: Path, london_dev: Path) -> dict:
     morph = import_offline("offline.data.morph")  # SciPy: the offline extra
 
     bundle = load_bundle(model)
-    classifier = EmotionClassifier(bundle)
+    classifier = make_classifier(bundle)  # what serve runs: the fused pair when the bundle has one
     metrics = Metrics()
     ids = sorted({p.name.split("_")[0] for p in (london_dev / "images").glob("*_neutral.jpg")})
     people = []

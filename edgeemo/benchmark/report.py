@@ -97,9 +97,28 @@ def write_end_to_end(out: Path, result: dict) -> list[Path]:
         f"{floor['face_found_share']:.0%} of frames.",
         "",
     ]
+    lines += _against_mediapipe(result)
     paths = _write(out, END_TO_END, result, "\n".join(lines))
     paths.append(_plot_end_to_end(out / f"{END_TO_END}.png", result))
     return paths
+
+
+def _against_mediapipe(result: dict) -> list[str]:
+    """The pipeline (and the per-emotion one, where the run timed both) against MediaPipe alone."""
+    floor = result["mediapipe_floor"]["detect"]
+    runs = [("serve's pipeline", result["pipeline"])]
+    if "pipeline_per_emotion" in result:
+        runs.append(("the same with the six per-emotion models", result["pipeline_per_emotion"]))
+    lines = ["Against MediaPipe alone, same run (`total` over the face mesh's own time per frame):", "",
+             "| pipeline | classifier | classify median ms | total median ms | total p99 ms | p50 / MediaPipe p50 | "
+             "p99 / MediaPipe p99 | frames/s |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, run in runs:
+        total = run["stages"]["total"]
+        lines.append(f"| {name} | {run.get('classifier', '')} | {run['stages']['classify']['median_ms']:.3f} | "
+                     f"{total['median_ms']:.3f} | {total['p99_ms']:.3f} | "
+                     f"{total['median_ms'] / floor['median_ms']:.2f} x | {total['p99_ms'] / floor['p99_ms']:.2f} x | "
+                     f"{run['frames_per_second']:.1f} |")
+    return lines + [""]
 
 
 def _write(out: Path, name: str, result: dict, markdown: str) -> list[Path]:

@@ -8,7 +8,9 @@ docs/contracts/dataset.md; this module is its reader and writer. ``.npz`` arrays
   source   str     [N]             where the sequence came from (file, folder or generator id)
   segment  str     [N]             "onset", "apex", "offset" or "neutral" (optional: default "onset")
   split    str     [N]             "train", "test", or "" (optional: default "")
-  meta     str                     JSON: P, frame_stride, normalization, extractor, how it was made
+  meta     str                     JSON: P, frame_stride, normalization, extractor, how it was made;
+                                   fps (optional): the camera frame rate the windows assume, which an
+                                   export states in the bundle as frame_interval_s (absent: 30)
   schema_version  int              SCHEMA_VERSION (optional: a file without it is version 1)
 """
 

@@ -2,14 +2,14 @@
 
 Per emotion: the seed whose model did best on its validation subjects, exported to ONNX, checked against
 Keras on that seed's held-out test windows (refused above 1e-4), with a decision threshold chosen on the
-validation windows (or one fixed threshold for every emotion). The bundle is assembled in a temporary
+validation windows (or one fixed threshold for every emotion); then the fused streaming pair of all six,
+checked against Keras too (offline/streaming_export.py). The bundle is assembled in a temporary
 folder beside ``out`` and renamed into place, so a failed export leaves an earlier bundle untouched.
 The bundle's contract: docs/contracts/bundle.md.
 """
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from datetime import datetime, timezone
@@ -22,10 +22,12 @@ from edgeemo import __version__
 from edgeemo.bundle import ModelBundle, load_bundle, write_manifest
 from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
+from edgeemo.io import replace_folder
 from offline.data.dataset import LandmarkDataset
 from offline.export.onnx_export import INPUT_NAME, check_parity, export_onnx
 from offline.training.evaluate import binary_labels
 from offline.training.run_folder import Job, RunFolder
+from offline.export.streaming_export import add_checked_pair
 
 PARITY_WINDOWS = 64  # held-out windows the parity check runs on
 THRESHOLD_RANGE = (0.05, 0.95)  # a threshold at the edge of (0, 1) would make a model always or never fire
@@ -84,7 +86,7 @@ def export_bundle(run_dir: str | Path, data: str | Path, out: str | Path, *, k: 
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; a bundle is read by whoever runs serve
     try:
-        models, accuracy, hyperparameters = {}, {}, {}
+        models, accuracy, hyperparameters, keras_models = {}, {}, {}, {}
         for emotion in tqdm(EMOTIONS, desc="export", unit="model", disable=not progress):
             job = best_job(run, arch, k, emotion)
             result = run.read_result(job)
@@ -98,6 +100,7 @@ def export_bundle(run_dir: str | Path, data: str | Path, out: str | Path, *, k: 
             models[emotion] = {"file": path.name, "landmarks": landmarks.tolist(), "threshold": cut,
                                "input_name": INPUT_NAME, "seed": job.seed, "parity_max_abs_difference": difference}
             accuracy[emotion] = result["metrics"]
+            keras_models[emotion] = (model, dataset.X[held_out])
             hyperparameters[emotion] = result.get("hyperparameters")
         write_manifest(staging, {
             "bundle_id": bundle_id or _bundle_id(config, arch, k),
@@ -114,7 +117,8 @@ def export_bundle(run_dir: str | Path, data: str | Path, out: str | Path, *, k: 
             "edgeemo_version": __version__,
         })
         load_bundle(staging)  # the runtime's own checks, before anything replaces ``out``
-        _replace_folder(staging, out)
+        add_checked_pair(staging, keras_models, dataset.meta)  # the fused streaming pair (docs/streaming.md)
+        replace_folder(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return load_bundle(out)
@@ -153,14 +157,3 @@ def _data_summary(dataset: LandmarkDataset, data, config: dict) -> dict:
         "generator": meta.get("generator"), "seed": meta.get("seed"),
         "segments": {s: int((dataset.segment == s).sum()) for s in sorted(set(dataset.segment))},
     }
-
-
-def _replace_folder(staging: Path, out: Path) -> None:
-    """Put ``staging`` at ``out``; an older bundle there is moved aside first and removed after."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{hashlib.sha1(str(staging).encode()).hexdigest()[:8]}")
-        out.rename(old)
-    staging.rename(out)
-    if old is not None:
-        shutil.rmtree(old)

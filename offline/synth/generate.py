@@ -28,6 +28,7 @@ from offline.synth.render import SETUPS, film
 
 GENERATOR = "edgeemo.synth/1"
 FRAME_STRIDE = 2  # the runtime fills P * 2 camera frames at ~30 fps and keeps every second one
+CAMERA_FPS = 30.0  # the synthetic camera's rate: windows step FRAME_STRIDE / CAMERA_FPS seconds
 ONSET_FRAMES = (10, 60)  # camera frames from neutral to apex in CK+
 GAIN_SPREAD = 0.2  # log-spread of how strongly people move each unit
 BLINKS_PER_SECOND = {"posed": 0.1, "live": 0.3}  # people posing for CK+ blink less than at a webcam
@@ -103,7 +104,8 @@ def generate(settings: Settings, pool_faces: np.ndarray | None = None, progress:
     ]
     person = np.array([w.person for w in windows])
     meta = {
-        "P": settings.frames, "frame_stride": FRAME_STRIDE, "normalization": NORMALIZATION, "extractor": "synthetic",
+        "P": settings.frames, "frame_stride": FRAME_STRIDE, "fps": CAMERA_FPS, "normalization": NORMALIZATION,
+        "extractor": "synthetic",
         "generator": GENERATOR, "seed": settings.seed, "settings": settings.as_meta(), "identities": ATTRIBUTION,
         "frames_total": int(sum(r.camera_frames for r in rendered)),
         "frames_no_face": int(sum(r.lost_frames for r in rendered)),

@@ -28,6 +28,7 @@ from offline.data.extract import Extraction, extract_images, extract_video, to_s
 
 EXTRACTOR = f"mediapipe {version('mediapipe')} face_mesh tracking"
 NO_FACE = "no face found in any frame"
+IMAGE_FPS = 30.0  # CK+ was filmed at 30 fps; image folders say nothing of their rate
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def import_items(items: list[Item], skipped: list[Skipped], root: Path, out: Pat
         raise EdgeemoError(f"--out: {out} is a folder, expected a dataset file (.npz)")
     store = ExtractionCache(cache if cache is not None else out.with_name(out.name + ".cache"))
     skipped = list(skipped)
-    samples, used, lengths = [], [], []
+    samples, used, lengths, rates = [], [], [], []
     frames_no_face = 0
     landmarker = None  # made at the first cache miss: a fully cached run never loads MediaPipe
     try:
@@ -125,6 +126,7 @@ def import_items(items: list[Item], skipped: list[Skipped], root: Path, out: Pat
             samples.append(to_sample(extraction, frames, item.name))
             used.append(item)
             lengths.append(len(extraction.found))
+            rates.append(extraction.fps)
             frames_no_face += extraction.frames_no_face
     finally:
         if landmarker is not None:
@@ -146,6 +148,9 @@ def import_items(items: list[Item], skipped: list[Skipped], root: Path, out: Pat
         meta={
             "P": frames,
             "frame_stride": "resampled",  # each whole sequence is resampled to P frames
+            # The camera rate the runtime's window assumes: the videos' own (median), else CK+'s 30 fps (an
+            # image sequence does not record its rate).
+            "fps": float(np.median([r for r in rates if r > 0])) if any(r > 0 for r in rates) else IMAGE_FPS,
             "source_frames": {"min": min(lengths), "median": float(np.median(lengths)), "max": max(lengths)},
             "normalization": NORMALIZATION,
             "extractor": EXTRACTOR,

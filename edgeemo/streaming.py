@@ -1,0 +1,121 @@
+"""The streaming runtime: each frame encoded once, windows picked by time, one head call for six emotions.
+
+``StreamingClassifier`` holds the bundle's fused pair (edgeemo.streaming_graphs) in two ONNX Runtime
+sessions; ``TimedWindow`` is one stream's (or face track's) buffer of encodings and capture times. Per frame:
+``window.append(classifier.encode(face), at)``; then ``window.take()`` gives the P encodings nearest the
+times the trained window expects, or None with the reason in ``window.refused`` (still filling, or a frame
+missing by more than the tolerance), and ``classifier.classify(encodings)`` the six scores.
+
+``make_classifier`` chooses: the pair when the bundle has one, else the per-emotion models (old bundles).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeemo.bundle import ModelBundle
+from edgeemo.classifier import EmotionClassifier, fuse
+from edgeemo.streaming_graphs import ENCODER_INPUT, HEAD_INPUT
+from edgeemo.timebuffer import TimedBuffer
+
+# A window frame may sit at most half a window step from the time it stands for: then every picked frame is
+# nearer its own target than its neighbours', so the window keeps its order and its span within one step.
+TOLERANCE_STEPS = 0.5
+MAX_FPS = 240.0  # the buffer keeps one window's worth of frames up to this camera rate
+
+
+class StreamingClassifier:
+    """The fused pair of a bundle. Not thread-safe: one per thread, as EmotionClassifier."""
+
+    def __init__(self, bundle: ModelBundle, providers: tuple[str, ...] = ("CPUExecutionProvider",), threads: int = 1):
+        import onnxruntime
+
+        if bundle.streaming is None:
+            raise ValueError(f"bundle {bundle.bundle_id} has no streaming pair (use EmotionClassifier)")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.bundle = bundle
+        self.union = bundle.landmarks_union
+        self.width = bundle.streaming.encoding_width
+        self._encoder = onnxruntime.InferenceSession(str(bundle.streaming.encoder), sess_options=options,
+                                                     providers=list(providers))
+        self._head = onnxruntime.InferenceSession(str(bundle.streaming.head), sess_options=options,
+                                                  providers=list(providers))
+        self._frame = np.zeros((1, len(self.union), 2), np.float32)
+        self.thresholds = bundle.thresholds
+
+    def encode(self, face: np.ndarray) -> np.ndarray:
+        """One frame's encoding float32 [E] from its normalised union landmarks [U, 2]."""
+        self._frame[0] = face
+        return self._encoder.run(None, {ENCODER_INPUT: self._frame})[0][0]
+
+    def encode_frames(self, faces: np.ndarray) -> np.ndarray:
+        """Encodings [N, E] of N frames [N, U, 2] in one call (tests, benchmarks, offline use)."""
+        return self._encoder.run(None, {ENCODER_INPUT: np.ascontiguousarray(faces, np.float32)})[0]
+
+    def classify(self, encodings: np.ndarray) -> np.ndarray:
+        """Scores [6] (probability of each emotion) for one window of encodings [P, E]."""
+        return self._head.run(None, {HEAD_INPUT: encodings[None]})[0][0]
+
+    def classify_window(self, window: np.ndarray) -> np.ndarray:
+        """Scores [6] for a window of landmarks [P, 2, U], as EmotionClassifier.classify takes (parity, bench)."""
+        return self.classify(self.encode_frames(window.transpose(0, 2, 1)))
+
+    def label(self, scores: np.ndarray) -> str:
+        return fuse(scores, self.thresholds)
+
+
+class TimedWindow:
+    """One stream's encodings and capture times; ``take`` picks the window the models were trained on."""
+
+    def __init__(self, bundle: ModelBundle, width: int, *, max_fps: float = MAX_FPS,
+                 tolerance_steps: float = TOLERANCE_STEPS) -> None:
+        self.frames, self.step_s, self.window_s = bundle.frames, bundle.window_step_s, bundle.window_s
+        self.tolerance_s = tolerance_steps * self.step_s
+        self.buffer = TimedBuffer.for_window(self.window_s + self.tolerance_s, width, max_fps)
+        self.encodings = np.zeros((self.frames, width), np.float32)
+        self.picked = np.zeros(self.frames, np.float64)  # the capture times of the last window taken
+        self.error_s = 0.0  # the worst |picked - target| of the last window looked at
+        self.refused: str | None = None  # why the last take() gave None
+
+    def append(self, encoding: np.ndarray, at: float) -> None:
+        newest = self.buffer.newest_time
+        if newest is not None and at < newest:  # the clock went back (a source reopened): start a new window
+            self.buffer.clear()
+        self.buffer.append(encoding, at)
+
+    def clear(self) -> None:
+        self.buffer.clear()
+
+    def take(self) -> np.ndarray | None:
+        """The encodings [P, E] of the window ending at the newest frame (a reused array), or None."""
+        # Filling until the history reaches back to the first window time (give or take half the tolerance,
+        # a camera's jitter): a first window stretched by a missing oldest frame is not taken.
+        if not self.buffer.covers(self.window_s, self.tolerance_s / 2):
+            full = len(self.buffer) == self.buffer.capacity
+            self.refused = "buffer full before a window's span: frames come faster than it holds" if full else "filling"
+            return None
+        self.error_s = self.buffer.window(self.step_s, self.encodings, self.picked)
+        if self.error_s > self.tolerance_s:
+            self.refused = (f"no frame within {self.tolerance_s * 1000:.0f} ms of a window time (worst "
+                            f"{self.error_s * 1000:.0f} ms): frames dropped or the stream stalled")
+            return None
+        self.refused = None
+        return self.encodings
+
+    @property
+    def span_s(self) -> float:
+        """Seconds from the first to the last frame of the last window taken."""
+        return float(self.picked[-1] - self.picked[0])
+
+
+def make_classifier(bundle: ModelBundle, providers: tuple[str, ...] = ("CPUExecutionProvider",), threads: int = 1,
+                    *, streaming: bool | None = None) -> StreamingClassifier | EmotionClassifier:
+    """The bundle's fused pair if it has one (``streaming`` None or True), else its per-emotion models."""
+    if streaming is None:
+        streaming = bundle.streaming is not None
+    if streaming:
+        return StreamingClassifier(bundle, providers, threads)
+    return EmotionClassifier(bundle, providers, threads)
+
