@@ -116,7 +116,6 @@ class StreamProcessor:
         if self._rgb is None or self._rgb.shape != frame.shape:
             self._rgb = np.empty_like(frame)
         cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=self._rgb)  # OpenCV decodes BGR, MediaPipe wants RGB
-        self._frames_seen += 1
         at = self.frame_time(captured_at)
         faces = self.landmarker.detect_all(self._rgb)
         normalized = [normalize_landmarks(points) for points in faces]
