@@ -33,7 +33,8 @@ THRESHOLD = 0.5
 RANKING = {"baseline": "medoid", "score": "magnitude"}
 
 
-def build(work: Path, out: Path = DEFAULT_BUNDLE, workers: int = os.cpu_count() or 1) -> None:
+def build(work: Path, out: Path = DEFAULT_BUNDLE, workers: int = os.cpu_count() or 1,
+          action_units: str = "hand") -> None:
     from offline.explain.explain import explain_run, ranking_path
     from offline.export.export import export_bundle
     from offline.synth.synthesize import synthesize
@@ -43,13 +44,14 @@ def build(work: Path, out: Path = DEFAULT_BUNDLE, workers: int = os.cpu_count() 
 
     data = work / "synth.npz"
     if not data.is_file():
-        synthesize(out=data, seed=0)
+        synthesize(out=data, seed=0, action_units=action_units)
     common = dict(archs=("t-emo",), baselines=False, settings=load_settings(SETTINGS), hyperparameters=HYPERPARAMETERS,
                   workers=workers)
     train_run(data, work / "run", ks=(468,), **common)
     explain_run(work / "run", data, arch="t-emo", **RANKING)
     train_run(data, work / "run", ks=(K,), ranking=ranking_path(RunFolder(work / "run"), "t-emo"), **common)
-    bundle = export_bundle(work / "run", data, out, k=K, arch="t-emo", bundle_id=f"edgeemo-default-synth-k{K}",
+    name = "synth" if action_units == "hand" else f"synth-{action_units}"
+    bundle = export_bundle(work / "run", data, out, k=K, arch="t-emo", bundle_id=f"edgeemo-default-{name}-k{K}",
                            threshold=THRESHOLD)
     print(bundle.summary())
 
@@ -60,8 +62,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_BUNDLE)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="training jobs side by side on local Ray workers (1: one by one, without Ray)")
+    parser.add_argument("--action-units", choices=("hand", "ict"), default="hand",
+                        help="the synthetic data's action units (docs/action-units.md); give --work and --out "
+                             "elsewhere to compare ict with the default bundle before replacing it")
     args = parser.parse_args(argv)
-    build(args.work, args.out, args.workers)
+    build(args.work, args.out, args.workers, args.action_units)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,11 @@ def register(verbs: argparse._SubParsersAction) -> None:
         help="extra live-camera windows per sequence besides the onset: any of apex,offset,neutral, or none",
     )
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument(
+        "--action-units", choices=("hand", "ict"), default="hand",
+        help="where the action units come from: hand-set fields (default) or ICT FaceKit's captured blendshapes "
+             "(docs/action-units.md); both keep the smile fitted to real faces",
+    )
     synth.set_defaults(handler=run_synth)
 
     for name, helptext, path_help in (
@@ -45,7 +50,7 @@ def run_synth(args: argparse.Namespace) -> int:
     windows = () if args.windows.strip() == "none" else tuple(w.strip() for w in args.windows.split(","))
     synth.synthesize(
         out=args.out, sequences=args.sequences, subjects=args.subjects, test_fraction=args.test_fraction,
-        frames=args.frames, windows=windows, seed=args.seed,
+        frames=args.frames, windows=windows, seed=args.seed, action_units=args.action_units,
     )
     return 0
 

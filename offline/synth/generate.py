@@ -19,12 +19,15 @@ from edgeemo.normalize import NORMALIZATION, normalize_landmarks
 from offline.data.dataset import LandmarkDataset
 from offline.data.sequence import fill_missing, resample
 from offline.synth import timeline
-from offline.synth.action_units import ActionUnitFields, action_unit_fields
+from offline.synth.action_units import ActionUnitFields
 from offline.synth.expressions import draw_apex
 from offline.synth.faces import ATTRIBUTION, real_faces
+from offline.synth.ict import ATTRIBUTION as ICT_ATTRIBUTION
+from offline.synth.ict import ict_identities
 from offline.synth.identities import identity_pool, make_identities
 from offline.synth.plan import Settings, Window, plan_windows, test_people
 from offline.synth.render import SETUPS, film
+from offline.synth.unit_sources import unit_fields
 
 GENERATOR = "edgeemo.synth/1"
 FRAME_STRIDE = 2  # the runtime fills P * 2 camera frames at ~30 fps and keeps every second one
@@ -34,6 +37,7 @@ GAIN_SPREAD = 0.2  # log-spread of how strongly people move each unit
 BLINKS_PER_SECOND = {"posed": 0.1, "live": 0.3}  # people posing for CK+ blink less than at a webcam
 IDLE = 0.08  # largest intensity of the small involuntary movements in every window
 SPEECH_SHARE = 0.35  # neutral windows in which the person talks
+ICT_PEOPLE_SHARE = 0.5  # with --action-units ict, people drawn from ICT's identity model (the rest London-made)
 
 
 class Person(NamedTuple):
@@ -47,8 +51,12 @@ class Rendered(NamedTuple):
     lost_frames: int
 
 
-def make_people(rng: np.random.Generator, count: int, pool_faces: np.ndarray, units: int) -> list[Person]:
+def make_people(rng: np.random.Generator, count: int, pool_faces: np.ndarray, units: int,
+                ict_share: float = 0.0) -> list[Person]:
     shapes = make_identities(rng, count, identity_pool(pool_faces))
+    if ict_share > 0.0:  # drawn after the London shapes, so the hand source's people stay as they were
+        from_ict = rng.random(count) < ict_share
+        shapes[from_ict] = ict_identities(rng, int(from_ict.sum()))
     gains = np.exp(rng.normal(0.0, GAIN_SPREAD, size=(count, units)))
     return [Person(s, g) for s, g in zip(shapes, gains)]
 
@@ -90,9 +98,11 @@ def generate(settings: Settings, pool_faces: np.ndarray | None = None, progress:
     """The dataset of ``settings`` (checked first); people are made from London dev faces ``pool_faces``."""
     settings.check()
     pool_faces = np.arange(len(real_faces().face_id)) if pool_faces is None else np.asarray(pool_faces)
-    units = action_unit_fields()
+    units = unit_fields(settings.action_units)
     people_seed, plan_seed, windows_seed = np.random.SeedSequence(settings.seed).spawn(3)
-    people = make_people(np.random.default_rng(people_seed), settings.subjects, pool_faces, len(units.codes))
+    ict_share = ICT_PEOPLE_SHARE if settings.action_units == "ict" else 0.0
+    people = make_people(np.random.default_rng(people_seed), settings.subjects, pool_faces, len(units.codes),
+                         ict_share)
     plan_rng = np.random.default_rng(plan_seed)
     windows = plan_windows(plan_rng, settings)
     test = test_people(plan_rng, windows, settings)
@@ -103,10 +113,11 @@ def generate(settings: Settings, pool_faces: np.ndarray | None = None, progress:
         )
     ]
     person = np.array([w.person for w in windows])
+    identities = ATTRIBUTION if ict_share == 0.0 else f"{ATTRIBUTION}; {ICT_ATTRIBUTION}"
     meta = {
         "P": settings.frames, "frame_stride": FRAME_STRIDE, "fps": CAMERA_FPS, "normalization": NORMALIZATION,
         "extractor": "synthetic",
-        "generator": GENERATOR, "seed": settings.seed, "settings": settings.as_meta(), "identities": ATTRIBUTION,
+        "generator": GENERATOR, "seed": settings.seed, "settings": settings.as_meta(), "identities": identities,
         "frames_total": int(sum(r.camera_frames for r in rendered)),
         "frames_no_face": int(sum(r.lost_frames for r in rendered)),
     }

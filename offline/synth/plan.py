@@ -16,6 +16,7 @@ import numpy as np
 
 from edgeemo.emotions import EMOTIONS, NEUTRAL_INDEX
 from edgeemo.errors import EdgeemoError
+from offline.synth.unit_sources import check_source
 
 WINDOW_KINDS = ("apex", "offset", "neutral")
 # Neutral windows per onset sequence. A live stream is mostly a resting face: with a sixth, the happiness
@@ -31,6 +32,7 @@ class Settings:
     frames: int = 16
     windows: tuple[str, ...] = WINDOW_KINDS
     seed: int = 0
+    action_units: str = "hand"  # offline.synth.unit_sources
 
     def check(self) -> None:
         """Raise EdgeemoError naming the flag of the first bad setting."""
@@ -47,10 +49,14 @@ class Settings:
             )
         if len(set(self.windows)) != len(self.windows):
             raise EdgeemoError(f"--windows: a window kind is given twice in {','.join(self.windows)}")
+        check_source(self.action_units)
 
     def as_meta(self) -> dict:
-        return {"sequences": self.sequences, "subjects": self.subjects, "test_fraction": self.test_fraction,
+        meta = {"sequences": self.sequences, "subjects": self.subjects, "test_fraction": self.test_fraction,
                 "frames": self.frames, "windows": list(self.windows), "seed": self.seed}
+        if self.action_units != "hand":  # the default's metadata stays as it was before the option
+            meta["action_units"] = self.action_units
+        return meta
 
 
 class Window(NamedTuple):

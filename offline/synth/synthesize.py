@@ -7,7 +7,7 @@ from pathlib import Path
 
 from edgeemo.io import atomic_write_json
 from offline.data.dataset import LandmarkDataset
-from offline.synth.calibration import real_smile_transfer_report, smile_calibration_report
+from offline.synth.calibration import ict_smile_report, real_smile_transfer_report, smile_calibration_report
 from offline.synth.generate import GENERATOR, generate
 from offline.synth.plan import WINDOW_KINDS, Settings
 from offline.synth.truth import ground_truth
@@ -21,15 +21,21 @@ def truth_path(out: Path) -> Path:
 
 def synthesize(
     out: Path, sequences: int = 574, subjects: int = 120, test_fraction: float = 87 / 574, frames: int = 16,
-    windows: tuple[str, ...] = WINDOW_KINDS, seed: int = 0,
+    windows: tuple[str, ...] = WINDOW_KINDS, seed: int = 0, action_units: str = "hand",
 ) -> LandmarkDataset:
-    """Make the synthetic dataset, write it to ``out`` and its ground truth beside it, print its summary."""
-    settings = Settings(sequences, subjects, test_fraction, frames, tuple(windows), seed)
+    """Make the synthetic dataset, write it to ``out`` and its ground truth beside it, print its summary.
+
+    ``action_units``: where the units come from (offline.synth.unit_sources; ``hand`` is the default data).
+    """
+    settings = Settings(sequences, subjects, test_fraction, frames, tuple(windows), seed, action_units)
     dataset = generate(settings)
     truth = {
-        "generator": GENERATOR, "dataset": Path(out).name, "settings": settings.as_meta(), **ground_truth(),
-        "smile_calibration": smile_calibration_report(), "real_smile_transfer": real_smile_transfer_report(),
+        "generator": GENERATOR, "dataset": Path(out).name, "settings": settings.as_meta(),
+        **ground_truth(action_units), "smile_calibration": smile_calibration_report(),
+        "real_smile_transfer": real_smile_transfer_report(action_units=action_units),
     }
+    if action_units == "ict":
+        truth["ict_smile_calibration"] = ict_smile_report()
     dataset.meta["truth"] = truth_path(out).name
     dataset.save(out)
     atomic_write_json(truth_path(out), truth)

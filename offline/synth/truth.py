@@ -13,10 +13,11 @@ import numpy as np
 
 from edgeemo.emotions import EMOTIONS
 from edgeemo.normalize import normalize_landmarks
-from offline.synth.action_units import NAMES, action_unit_fields
+from offline.synth.action_units import NAMES
 from offline.synth.expressions import RECIPES, TYPICAL, expected_apex, typical_units
 from offline.synth.faces import canonical_face
 from offline.synth.render import IMAGE_HEIGHT, IMAGE_WIDTH
+from offline.synth.unit_sources import unit_fields
 
 SHARE_OF_LARGEST = 0.2
 FLOOR = 0.004  # face heights
@@ -37,16 +38,17 @@ def moved_landmarks(field: np.ndarray) -> list[int]:
     return np.flatnonzero(size >= max(SHARE_OF_LARGEST * size.max(), FLOOR)).tolist()
 
 
-def emotion_field(emotion: str) -> np.ndarray:
+def emotion_field(emotion: str, source: str = "hand") -> np.ndarray:
     """float [468, 3]: the face-frame field of the emotion's typical units at their mean apex intensity."""
-    return np.tensordot(expected_apex(emotion), action_unit_fields().fields.sum(axis=1), axes=1)
+    return np.tensordot(expected_apex(emotion), unit_fields(source).fields.sum(axis=1), axes=1)
 
 
-def ground_truth() -> dict:
-    units = action_unit_fields()
+def ground_truth(source: str = "hand") -> dict:
+    """The truth of data made with action units from ``source`` (offline.synth.unit_sources)."""
+    units = unit_fields(source)
     emotions = {}
     for emotion in EMOTIONS:
-        landmarks = moved_landmarks(emotion_field(emotion))
+        landmarks = moved_landmarks(emotion_field(emotion, source))
         emotions[emotion] = {
             "action_units": list(typical_units(emotion)),
             "other_action_units": {i.code: i.probability for i in RECIPES[emotion] if i.probability < TYPICAL},
