@@ -166,11 +166,3 @@ class Explainer:
                 values[where] = regions[name] * moved[where] / total
         top = np.argsort(-np.abs(values))[:TOP_LANDMARKS]
         return {str(int(self.classifier.union[i])): float(values[i]) for i in top if values[i] != 0.0}
-
-
-def format_explanation(explanation: dict, regions: int = 3) -> str:
-    """One line: 'happiness 0.93 (rest 0.02): mouth_corners +0.51, cheeks +0.22, lower_lip +0.10 [res 1e-07]'."""
-    ranked = sorted(explanation["regions"].items(), key=lambda item: -abs(item[1]))[:regions]
-    parts = ", ".join(f"{name} {value:+.2f}" for name, value in ranked)
-    return (f"{explanation['emotion']} {explanation['score']:.2f} (rest {explanation['baseline_score']:.2f}): "
-            f"{parts} [res {explanation['residual']:.0e}]")

@@ -26,6 +26,7 @@ Prediction payload (topic ``edgeemo.pred.<stream>``), one per processed frame:
 | `k` | map str -> int | per emotion, how many landmarks its model uses (K) |
 | `bundle` | str | the model bundle id |
 | `latency` | map str -> float | seconds per stage, measured in-process on a monotonic clock (next table) |
+| `explanation` | map | optional (``serve --explain``): why the top emotion scored as it did (next-but-one table) |
 
 Emotion keys, in this order: `anger`, `disgust`, `fear`, `happiness`, `sadness`, `surprise`.
 
@@ -37,6 +38,20 @@ Emotion keys, in this order: `anger`, `disgust`, `fear`, `happiness`, `sadness`,
 | `classify` | running the six models |
 | `publish` | from the models' output to the stamp: fusing the label and building the message |
 | `total` | from capture to the stamp: `wait` + `landmarks` + `classify` + `publish` |
+
+`explanation` (optional; full description in docs/explanations.md): exact Shapley values over face regions
+of one emotion's score, relative to a baseline face; the regions add up to `score - baseline_score - residual`.
+
+| `explanation` key | msgpack type | meaning |
+|---|---|---|
+| `emotion` | str | the emotion explained (the top score's) |
+| `baseline` | str | `canonical_rest` (the canonical neutral face) or `personal_rest` (the person's resting face) |
+| `score` | float | the emotion's published score, F(x) |
+| `baseline_score` | float | its score on the baseline face held still, F(b) |
+| `residual` | float | `score - baseline_score - sum(regions)`: float error only (exact Shapley values are complete) |
+| `regions` | map str -> float | each region's share of `score - baseline_score` (edgeemo.regions.REGIONS the bundle reads) |
+| `landmarks` | map str -> float | optional: the largest landmark shares, by mesh index (an approximation, see the docs) |
+| `seconds` | float | time spent explaining (not part of `latency`) |
 
 Status payload (topic ``edgeemo.status.<stream>``), on events:
 
@@ -115,7 +130,7 @@ def status_topic(stream: str) -> str:
 def build_prediction(
     *, stream: str, seq: int, t_capture: float, t_publish: float, face_found: bool,
     scores: Mapping[str, float] | Sequence[float], label: str, landmarks: int, k: Mapping[str, int],
-    bundle: str, latency: Mapping[str, float],
+    bundle: str, latency: Mapping[str, float], explanation: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A prediction payload, checked as ``unpack`` checks it. ``scores`` is a map by emotion or six numbers
     in EMOTIONS order (a numpy array is fine); numbers become Python types, which msgpack needs."""
@@ -132,6 +147,8 @@ def build_prediction(
         "scores": scores, "label": label, "landmarks": int(landmarks), "k": k,
         "bundle": str(bundle), "latency": latency,
     }
+    if explanation is not None:
+        message["explanation"] = dict(explanation)
     _check_maps(message)
     return message
 
@@ -210,6 +227,30 @@ def _check_maps(message: dict) -> None:
     message["scores"] = _number_map(message["scores"], "scores", EMOTIONS, float)
     message["k"] = _number_map(message["k"], "k", EMOTIONS, int)
     message["latency"] = _number_map(message["latency"], "latency", LATENCY_KEYS, float)
+    if "explanation" in message:
+        _check_explanation(message["explanation"])
+
+
+_EXPLANATION_NUMBERS = ("score", "baseline_score", "residual")
+
+
+def _check_explanation(explanation: object) -> None:
+    """The optional ``explanation`` map, checked in place (numbers made plain floats, for msgpack)."""
+    if not isinstance(explanation, dict):
+        raise EdgeemoError(f"prediction field 'explanation': expected a map, got {type(explanation).__name__}")
+    if explanation.get("emotion") not in EMOTIONS:
+        raise EdgeemoError(f"prediction field 'explanation.emotion': {explanation.get('emotion')!r} is not an emotion")
+    if not isinstance(explanation.get("baseline"), str):
+        raise EdgeemoError("prediction field 'explanation.baseline': expected a string")
+    names = _EXPLANATION_NUMBERS + (("seconds",) if "seconds" in explanation else ())
+    explanation.update(_number_map(explanation, "explanation", names, float))
+    for key in ("regions", "landmarks"):
+        if key == "landmarks" and key not in explanation:
+            continue  # optional
+        value = explanation.get(key)
+        if not isinstance(value, dict) or not all(isinstance(name, str) for name in value):
+            raise EdgeemoError(f"prediction field 'explanation.{key}': expected a map from names to numbers")
+        explanation[key] = _number_map(value, f"explanation.{key}", tuple(value), float)
 
 
 def _number_map(value: Mapping, key: str, keys: Sequence[str], number: type) -> dict[str, Any]:

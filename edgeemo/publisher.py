@@ -78,6 +78,7 @@ class PredictionPublisher:
     def publish_prediction(
         self, stream: str, *, captured_at: float, face_found: bool, scores: Mapping[str, float] | Sequence[float],
         label: str, landmarks: int, k: Mapping[str, int], bundle: str, latency: Mapping[str, float],
+        explanation: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Stamp, check, pack and send one prediction; return the payload sent.
 
@@ -101,6 +102,7 @@ class PredictionPublisher:
         payload = build_prediction(
             stream=stream, seq=self._seq[key], t_capture=wall - total, t_publish=wall, face_found=face_found,
             scores=scores, label=label, landmarks=landmarks, k=k, bundle=bundle, latency=stages,
+            explanation=explanation,
         )
         self._send(key, topic, payload)
         return payload

@@ -29,6 +29,7 @@ from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
 from edgeemo.info import DEFAULT_BUNDLE
 from edgeemo.keys import ClientKeys, ServerKeys, load_client_keys, load_server_keys
+from edgeemo.live_explanations import LiveExplanations
 from edgeemo.messages import DEFAULT_ENDPOINT, check_stream
 from edgeemo.metrics import DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT, Metrics, StreamMetrics, serve_metrics
 from edgeemo.normalize import normalize_landmarks
@@ -61,14 +62,18 @@ class ServeOptions:
     face_gap_s: float = 0.5  # a face gone longer than this empties the window
     sndhwm: int = 100
     show: bool = False
+    explain: bool = False  # add an ``explanation`` to predictions (edgeemo.live_explanations)
+    explain_every: int = 1  # ... to every n-th prediction, and whenever the label changes
 
 
 class StreamProcessor:
     """One stream's per-frame work after capture. Not thread-safe: one per stream, on one thread."""
 
     def __init__(self, stream: str, bundle: ModelBundle, classifier: EmotionClassifier | StreamingClassifier, landmarker,
-                 publisher: PredictionPublisher, metrics: StreamMetrics, every: int = 1, face_gap_s: float = 0.5):
+                 publisher: PredictionPublisher, metrics: StreamMetrics, every: int = 1, face_gap_s: float = 0.5,
+                 explanations: LiveExplanations | None = None):
         self.stream, self.bundle, self.classifier = stream, bundle, classifier
+        self.explanations = explanations  # --explain: the window's faces and the rate (edgeemo.live_explanations)
         self.landmarker, self.publisher, self.metrics = landmarker, publisher, metrics
         self.every, self.face_gap_s = every, face_gap_s
         self.union = bundle.landmarks_union
@@ -120,11 +125,13 @@ class StreamProcessor:
         scores = self.classifier.classify(window)
         classify_s = time.monotonic() - classify_started
         label = self.classifier.label(scores)
+        explanation = self.explanations.explain(scores, label) if self.explanations is not None else None
         payload = self.publisher.publish_prediction(
             self.stream, captured_at=captured_at, face_found=True, scores=scores.tolist(), label=label,
             landmarks=len(self.union), k=self._k, bundle=self.bundle.bundle_id,
             latency={"capture": read_s, "wait": started - captured_at, "landmarks": landmarks_s,
                      "classify": classify_s},
+            explanation=explanation,
         )
         self.last_scores, self.last_label = scores, label
         self.metrics.prediction(label)
@@ -146,6 +153,8 @@ class StreamProcessor:
         """The fused pair's window: this frame encoded, then the P encodings nearest the trained times."""
         self._encoding = self.classifier.encode(self._last_face)
         self.timed.append(self._encoding, self.frame_time(captured_at))
+        if self.explanations is not None:
+            self.explanations.observe(self._last_face, self.frame_time(captured_at))
         window = self.timed.take()
         if window is None:
             if self.timed.refused != "filling":  # frames missing: say so, never stretch the window in time
@@ -171,6 +180,8 @@ class StreamProcessor:
             # as training fills missing frames from their neighbours.
             if self.timed is not None:
                 self.timed.append(self._encoding, self.frame_time(captured_at))
+                if self.explanations is not None:
+                    self.explanations.observe(None, self.frame_time(captured_at))
             else:
                 self.buffer.append(self._last_face)
             return
@@ -179,6 +190,8 @@ class StreamProcessor:
             self.buffer.clear()
             if self.timed is not None:
                 self.timed.clear()
+            if self.explanations is not None:
+                self.explanations.clear()
             self._frames_since_full = 0
             self.publisher.publish_status(self.stream, "no_face")
 
@@ -293,8 +306,11 @@ def serve(options: ServeOptions) -> int:
                     # Each stream its own face tracker and models: neither holds state another may see.
                     landmarker = stack.enter_context(FaceMeshLandmarker(static=False))
                     classifier = make_classifier(bundle, PROVIDERS[options.device], options.threads)
+                    explanations = LiveExplanations(classifier, options.explain_every, threads=options.threads) \
+                        if options.explain else None
                     processors[feed.stream] = StreamProcessor(feed.stream, bundle, classifier, landmarker, publisher,
-                                                              feed.metrics, options.every, options.face_gap_s)
+                                                              feed.metrics, options.every, options.face_gap_s,
+                                                              explanations)
                 for feed in feeds:
                     publisher.publish_status(feed.stream, "started", f"{feed.source.name}; bundle {bundle.bundle_id}")
                 for feed in feeds:

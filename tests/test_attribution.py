@@ -5,9 +5,9 @@ from itertools import permutations
 import numpy as np
 import pytest
 
-from edgeemo.attribution import CANONICAL_BASELINE, PERSONAL_BASELINE, Explainer, coalitions, format_explanation, \
-    shapley_matrix
+from edgeemo.attribution import CANONICAL_BASELINE, PERSONAL_BASELINE, Explainer, coalitions, shapley_matrix
 from edgeemo.bundle import load_bundle
+from edgeemo.commands.subscribe import format_explanation
 from edgeemo.emotions import EMOTIONS
 from edgeemo.face import N_LANDMARKS
 from edgeemo.fuse import real_face_windows

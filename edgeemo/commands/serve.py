@@ -58,6 +58,11 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--sndhwm", type=positive_int, default=100, help="messages queued per slow subscriber")
     p.add_argument("--show", action="store_true",
                    help="show the face, the landmarks read and the scores in a window (needs a display; q quits)")
+    p.add_argument("--explain", action="store_true",
+                   help="add an explanation to predictions: which face regions moved the top emotion's score "
+                        "(docs/explanations.md; needs a bundle with a streaming pair)")
+    p.add_argument("--explain-every", type=positive_int, default=1, metavar="N",
+                   help="with --explain: explain every N-th prediction, and whenever the label changes (default 1)")
     p.set_defaults(handler=run)
 
 
@@ -70,4 +75,5 @@ def run(args: argparse.Namespace) -> int:
         bind=args.bind, connect=args.connect, curve_keys=args.curve_keys, metrics_host=args.metrics_host,
         metrics_port=args.metrics_port, every=args.every, threads=args.threads, device=args.device,
         pace=not args.fast, face_gap_s=args.face_gap, sndhwm=args.sndhwm, show=args.show,
+        explain=args.explain, explain_every=args.explain_every,
     ))
