@@ -31,6 +31,7 @@ class LiveExplanations:
         self._predictions = 0
         self._last_label: str | None = None
         self._face: np.ndarray | None = None
+        self.last: dict | None = None  # the last explanation published (--show colours the face by it)
 
     def observe(self, face: np.ndarray | None, at: float) -> None:
         """The frame's normalised union landmarks [U, 2] at time ``at``; None holds the last face (a short miss)."""
@@ -42,6 +43,7 @@ class LiveExplanations:
     def clear(self) -> None:
         self.faces.clear()
         self._last_label = None
+        self.last = None
 
     def explain(self, scores: np.ndarray, label: str) -> dict | None:
         """The ``explanation`` of this prediction when one is due (else None), with the seconds it took."""
@@ -56,4 +58,20 @@ class LiveExplanations:
             return None
         explanation = self.explainer.explain(window.reshape(-1, self.union_size, 2), scores)
         explanation["seconds"] = time.monotonic() - started
+        self.last = explanation
         return explanation
+
+
+def region_colours(explanation: dict, union: np.ndarray) -> np.ndarray:
+    """uint8 [U, 3] BGR for --show: each landmark in its region's colour, red where the region raised the
+    explained score, blue where it lowered it, grey where it did nothing; brightness by the share of the
+    largest region's |value|."""
+    from edgeemo.regions import REGIONS, region_of_landmark
+
+    values = np.array([explanation["regions"].get(name, 0.0) for name in REGIONS])
+    scale = np.abs(values).max() or 1.0
+    share = values[region_of_landmark()[np.asarray(union)]] / scale  # [-1, 1] per landmark
+    grey = np.full((len(share), 3), 90.0)
+    red, blue = np.array([40.0, 40.0, 255.0]), np.array([255.0, 80.0, 40.0])
+    colours = grey + np.abs(share)[:, None] * (np.where(share[:, None] >= 0, red, blue) - grey)
+    return colours.astype(np.uint8)

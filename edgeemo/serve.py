@@ -29,7 +29,7 @@ from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
 from edgeemo.info import DEFAULT_BUNDLE
 from edgeemo.keys import ClientKeys, ServerKeys, load_client_keys, load_server_keys
-from edgeemo.live_explanations import LiveExplanations
+from edgeemo.live_explanations import LiveExplanations, region_colours
 from edgeemo.messages import DEFAULT_ENDPOINT, check_stream
 from edgeemo.metrics import DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT, Metrics, StreamMetrics, serve_metrics
 from edgeemo.normalize import normalize_landmarks
@@ -408,8 +408,11 @@ def draw_overlay(frame: np.ndarray, processor: StreamProcessor) -> np.ndarray:
     """A copy of ``frame`` with the landmarks the bundle reads (green dots), the six scores as bars and the label."""
     view = frame.copy()
     if processor.last_points is not None:
-        for x, y in processor.last_points[processor.union].astype(int):
-            cv2.circle(view, (int(x), int(y)), 1, LANDMARK_COLOUR, -1)
+        explained = processor.explanations.last if processor.explanations is not None else None
+        colours = region_colours(explained, processor.union) if explained else None  # --explain: by region
+        for i, (x, y) in enumerate(processor.last_points[processor.union].astype(int)):
+            colour = LANDMARK_COLOUR if colours is None else tuple(int(c) for c in colours[i])
+            cv2.circle(view, (int(x), int(y)), 1 if colours is None else 2, colour, -1)
     if processor.last_scores is not None:
         for i, (emotion, score) in enumerate(zip(EMOTIONS, processor.last_scores)):
             y = 20 + 18 * i

@@ -67,3 +67,36 @@ def test_explain_every_n_and_on_every_label_change():
     assert all(h for h, c in zip(has, changed) if c)  # every change explained
     assert has[::10] == [True] * len(has[::10])
     assert sum(has) < len(has) / 3  # and not every prediction
+
+
+def test_show_colours_the_regions_that_moved_the_score(london_dev):
+    from prometheus_client import CollectorRegistry
+
+    from edgeemo.bundle import load_bundle
+    from edgeemo.landmarker import FaceMeshLandmarker
+    from edgeemo.live_explanations import LiveExplanations, region_colours
+    from edgeemo.metrics import Metrics
+    from edgeemo.publisher import PredictionPublisher
+    from edgeemo.regions import REGIONS, region_of_landmark
+    from edgeemo.serve import StreamProcessor, draw_overlay
+    from edgeemo.streaming import StreamingClassifier
+    from offline.demo_clip import load_face
+
+    face, _ = load_face(london_dev, "001", "smiling")
+    bundle = load_bundle(BUNDLE)
+    classifier = StreamingClassifier(bundle)
+    with PredictionPublisher("tcp://127.0.0.1:*") as publisher, FaceMeshLandmarker(static=False) as landmarker:
+        processor = StreamProcessor("show", bundle, classifier, landmarker, publisher,
+                                    Metrics(CollectorRegistry()).stream("show"),
+                                    explanations=LiveExplanations(classifier))
+        for i in range(45):
+            processor.process(face, i / 30, 0.0)
+    explained = processor.explanations.last
+    assert explained is not None and explained["emotion"] == "happiness"
+    colours = region_colours(explained, processor.union).astype(int)
+    owner = region_of_landmark()[processor.union]
+    corners = colours[owner == REGIONS.index("mouth_corners")]
+    assert (corners[:, 2] > corners[:, 0] + 100).all()  # red (BGR): the smile's corners raised the score
+    view = draw_overlay(face, processor)
+    x, y = processor.last_points[61].astype(int)
+    assert view[y, x, 2] > view[y, x, 0] + 100
