@@ -126,3 +126,27 @@ def test_a_personal_rest_replaces_the_canonical_baseline(pair, windows):
     # the window is the rest itself: nothing changed, nothing to attribute
     assert max(abs(v) for v in e["regions"].values()) < 1e-5
     assert Explainer(classifier).baseline_name == CANONICAL_BASELINE
+
+
+def test_on_fresh_synthetic_people_the_top_region_is_one_the_emotion_moves(pair, tmp_path):
+    """A new synthetic set (another seed than the bundle's training data) and its truth file."""
+    import subprocess
+    import sys
+
+    from edgeemo.benchmark.explanations import agreement
+
+    data = tmp_path / "synth.npz"
+    subprocess.run([sys.executable, "-m", "edgeemo", "data", "synth", "--out", str(data), "--seed", "11",
+                    "--sequences", "60", "--subjects", "12"], check=True, capture_output=True, cwd=REPO)
+    result = agreement(pair[1], data)
+    for name, row in result["emotions"].items():
+        precision = row["canonical"]["top_region_precision"]
+        if name == "sadness":
+            # the known miss (docs/explanations.md): its top region is often the forehead, which AU1 moves
+            # (a quarter of its landmarks less one), or the jaw, whose shape is the person's, not the smile's
+            assert row["canonical"]["top_region_touched"] >= 0.6, name
+        elif row["canonical"]["detected"] >= 5:
+            assert precision >= 0.9, (name, precision, row["canonical"]["top_regions"])
+    assert result["pooled_precision"]["personal"] >= 0.85  # a person's own rest: 0.91 to 0.96 at 3 seeds
+    happiness = result["emotions"]["happiness"]["canonical"]
+    assert max(happiness["summed"], key=happiness["summed"].get) in ("mouth_corners", "cheeks")
