@@ -71,7 +71,7 @@ class _EmotionPart:
         model = classifier.bundle.models[emotion]
         weights = read_onnx_weights(model.path, model.landmarks)
         union = classifier.union
-        names, members = union_regions(model.landmarks)
+        names, _ = union_regions(model.landmarks)
         self.names = names
         # positions in the union of all the region's landmarks (those this model does not read change nothing)
         all_names, all_members = union_regions(union)

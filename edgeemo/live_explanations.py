@@ -21,13 +21,14 @@ class LiveExplanations:
     """One face track's explanations. Not thread-safe: one per track, on its thread."""
 
     def __init__(self, classifier: StreamingClassifier, every: int = 1, rest: np.ndarray | None = None,
-                 threads: int = 1) -> None:
+                 threads: int = 1, emotion: str | None = None) -> None:
         if not isinstance(classifier, StreamingClassifier):
             raise EdgeemoError("--explain: the model bundle has no streaming pair (edgeemo fuse adds one)")
         self.explainer = Explainer(classifier, rest, threads)
         self.union_size = len(classifier.union)
         self.faces = TimedWindow(classifier.bundle, 2 * self.union_size)
         self.every = every
+        self.emotion = emotion  # None: the top score's
         self._predictions = 0
         self._last_label: str | None = None
         self._face: np.ndarray | None = None
@@ -56,7 +57,7 @@ class LiveExplanations:
         window = self.faces.take()
         if window is None:
             return None
-        explanation = self.explainer.explain(window.reshape(-1, self.union_size, 2), scores)
+        explanation = self.explainer.explain(window.reshape(-1, self.union_size, 2), scores, self.emotion)
         explanation["seconds"] = time.monotonic() - started
         self.last = explanation
         return explanation

@@ -44,7 +44,7 @@ of one emotion's score, relative to a baseline face; the regions add up to `scor
 
 | `explanation` key | msgpack type | meaning |
 |---|---|---|
-| `emotion` | str | the emotion explained (the top score's) |
+| `emotion` | str | the emotion explained (the top score's, or ``--explain-emotion``'s) |
 | `baseline` | str | `canonical_rest` (the canonical neutral face) or `personal_rest` (the person's resting face) |
 | `score` | float | the emotion's published score, F(x) |
 | `baseline_score` | float | its score on the baseline face held still, F(b) |

@@ -64,6 +64,7 @@ class ServeOptions:
     show: bool = False
     explain: bool = False  # add an ``explanation`` to predictions (edgeemo.live_explanations)
     explain_every: int = 1  # ... to every n-th prediction, and whenever the label changes
+    explain_emotion: str | None = None  # ... of this emotion (None: the top score's)
 
 
 class StreamProcessor:
@@ -306,8 +307,8 @@ def serve(options: ServeOptions) -> int:
                     # Each stream its own face tracker and models: neither holds state another may see.
                     landmarker = stack.enter_context(FaceMeshLandmarker(static=False))
                     classifier = make_classifier(bundle, PROVIDERS[options.device], options.threads)
-                    explanations = LiveExplanations(classifier, options.explain_every, threads=options.threads) \
-                        if options.explain else None
+                    explanations = LiveExplanations(classifier, options.explain_every, threads=options.threads,
+                                                    emotion=options.explain_emotion) if options.explain else None
                     processors[feed.stream] = StreamProcessor(feed.stream, bundle, classifier, landmarker, publisher,
                                                               feed.metrics, options.every, options.face_gap_s,
                                                               explanations)

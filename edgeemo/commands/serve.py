@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from edgeemo.commands.common import positive_int
+from edgeemo.emotions import EMOTIONS
 from edgeemo.messages import DEFAULT_ENDPOINT
 from edgeemo.metrics import DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT
 
@@ -63,6 +64,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
                         "(docs/explanations.md; needs a bundle with a streaming pair)")
     p.add_argument("--explain-every", type=positive_int, default=1, metavar="N",
                    help="with --explain: explain every N-th prediction, and whenever the label changes (default 1)")
+    p.add_argument("--explain-emotion", choices=EMOTIONS, default=None, metavar="EMOTION",
+                   help="with --explain: explain this emotion's score instead of the top one's")
     p.set_defaults(handler=run)
 
 
@@ -76,4 +79,5 @@ def run(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port, every=args.every, threads=args.threads, device=args.device,
         pace=not args.fast, face_gap_s=args.face_gap, sndhwm=args.sndhwm, show=args.show,
         explain=args.explain, explain_every=args.explain_every,
+        explain_emotion=args.explain_emotion,
     ))
