@@ -150,3 +150,12 @@ def test_on_fresh_synthetic_people_the_top_region_is_one_the_emotion_moves(pair,
     assert result["pooled_precision"]["personal"] >= 0.85  # a person's own rest: 0.91 to 0.96 at 3 seeds
     happiness = result["emotions"]["happiness"]["canonical"]
     assert max(happiness["summed"], key=happiness["summed"].get) in ("mouth_corners", "cheeks")
+
+
+def test_rank_correlation_handles_ties_and_order():
+    from edgeemo.benchmark.explanations import spearman
+
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([0, 0, 1, 2], [0, 0, 5, 9]) == pytest.approx(1.0)  # ties on both sides, same order
+    assert np.isnan(spearman([1, 1, 1], [1, 2, 3]))
