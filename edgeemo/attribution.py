@@ -126,8 +126,13 @@ class Explainer:
         encodings = part.encoder.run(None, {part.encoder_input: rows.reshape(-1, *rows.shape[2:])})[0]
         encodings = encodings.reshape(self.frames, regions + 1, -1)
         rest, deltas = encodings[:, 0], encodings[:, 1:] - encodings[:, :1]  # [P, E], [P, R', E]
-        # every coalition's window: the rest plus the deltas of its regions (the encoder is additive)
-        windows = (part.coalitions @ deltas.transpose(1, 0, 2).reshape(regions, -1)).reshape(-1, *rest.shape) + rest
+        # Every coalition's window: the rest plus the deltas of its regions (the encoder is additive). Built by
+        # doubling (coalitions with bit r are those without it plus region r's delta): R elementwise adds, no
+        # matrix product, whose BLAS threads would take cores that serve --threads 1 leaves to others.
+        windows = np.empty((2 ** regions, *rest.shape), np.float32)
+        windows[0] = rest
+        for r in range(regions):
+            np.add(windows[:2 ** r], deltas[:, r], out=windows[2 ** r:2 ** (r + 1)])
         values = part.head.run(None, {part.head_input: windows})[0][:, 0].astype(np.float64)
         phi = part.shapley @ values
         shares = dict.fromkeys(self.names, 0.0)
