@@ -21,7 +21,7 @@ class LiveExplanations:
     """One face track's explanations. Not thread-safe: one per track, on its thread."""
 
     def __init__(self, classifier: StreamingClassifier, every: int = 1, rest: np.ndarray | None = None,
-                 threads: int = 1, emotion: str | None = None) -> None:
+                 threads: int = 1, emotion: str | None = None, landmarks: bool = False) -> None:
         if not isinstance(classifier, StreamingClassifier):
             raise EdgeemoError("--explain: the model bundle has no streaming pair (edgeemo fuse adds one)")
         self.explainer = Explainer(classifier, rest, threads)
@@ -29,6 +29,7 @@ class LiveExplanations:
         self.faces = TimedWindow(classifier.bundle, 2 * self.union_size)
         self.every = every
         self.emotion = emotion  # None: the top score's
+        self.landmarks = landmarks  # add the approximate landmark-level values
         self._predictions = 0
         self._last_label: str | None = None
         self._face: np.ndarray | None = None
@@ -57,7 +58,8 @@ class LiveExplanations:
         window = self.faces.take()
         if window is None:
             return None
-        explanation = self.explainer.explain(window.reshape(-1, self.union_size, 2), scores, self.emotion)
+        explanation = self.explainer.explain(window.reshape(-1, self.union_size, 2), scores, self.emotion,
+                                               self.landmarks)
         explanation["seconds"] = time.monotonic() - started
         self.last = explanation
         return explanation

@@ -65,6 +65,7 @@ class ServeOptions:
     explain: bool = False  # add an ``explanation`` to predictions (edgeemo.live_explanations)
     explain_every: int = 1  # ... to every n-th prediction, and whenever the label changes
     explain_emotion: str | None = None  # ... of this emotion (None: the top score's)
+    explain_landmarks: bool = False  # ... with the approximate landmark-level values
 
 
 class StreamProcessor:
@@ -308,7 +309,8 @@ def serve(options: ServeOptions) -> int:
                     landmarker = stack.enter_context(FaceMeshLandmarker(static=False))
                     classifier = make_classifier(bundle, PROVIDERS[options.device], options.threads)
                     explanations = LiveExplanations(classifier, options.explain_every, threads=options.threads,
-                                                    emotion=options.explain_emotion) if options.explain else None
+                                                    emotion=options.explain_emotion,
+                                                    landmarks=options.explain_landmarks) if options.explain else None
                     processors[feed.stream] = StreamProcessor(feed.stream, bundle, classifier, landmarker, publisher,
                                                               feed.metrics, options.every, options.face_gap_s,
                                                               explanations)

@@ -59,7 +59,7 @@ def test_serve_explain_on_the_demo_smile_names_the_mouth_and_cheeks():
 
 def test_explain_every_n_and_on_every_label_change_and_a_named_emotion():
     with serving("--camera", "demo", "--model", str(BUNDLE), "--fast", "--explain", "--explain-every", "10",
-                 "--explain-emotion", "disgust") as (process, sub, _):
+                 "--explain-emotion", "disgust", "--explain-landmarks") as (process, sub, _):
         messages = messages_until_shutdown(sub, process)
     predictions = [m for m in messages if m["kind"] == "prediction"]
     has = ["explanation" in m for m in predictions]
@@ -70,6 +70,7 @@ def test_explain_every_n_and_on_every_label_change_and_a_named_emotion():
     named = [m for m in predictions if "explanation" in m]
     assert all(m["explanation"]["emotion"] == "disgust" for m in named)
     assert all(m["explanation"]["score"] == m["scores"]["disgust"] for m in named)
+    assert all(0 < len(m["explanation"]["landmarks"]) <= 10 for m in named)
 
 
 def test_show_colours_the_regions_that_moved_the_score(london_dev):

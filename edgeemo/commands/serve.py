@@ -66,6 +66,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
                    help="with --explain: explain every N-th prediction, and whenever the label changes (default 1)")
     p.add_argument("--explain-emotion", choices=EMOTIONS, default=None, metavar="EMOTION",
                    help="with --explain: explain this emotion's score instead of the top one's")
+    p.add_argument("--explain-landmarks", action="store_true",
+                   help="with --explain: add the 10 largest landmark-level values (an approximation, see the docs)")
     p.set_defaults(handler=run)
 
 
@@ -79,5 +81,5 @@ def run(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port, every=args.every, threads=args.threads, device=args.device,
         pace=not args.fast, face_gap_s=args.face_gap, sndhwm=args.sndhwm, show=args.show,
         explain=args.explain, explain_every=args.explain_every,
-        explain_emotion=args.explain_emotion,
+        explain_emotion=args.explain_emotion, explain_landmarks=args.explain_landmarks,
     ))
