@@ -17,6 +17,7 @@ import numpy as np
 from edgeemo.bundle import ModelBundle
 from edgeemo.classifier import EmotionClassifier
 from edgeemo.head_pose import POSE_KEYS, beyond_training, head_pose
+from edgeemo.live_explanations import LiveExplanations
 from edgeemo.metrics import StreamMetrics
 from edgeemo.publisher import PredictionPublisher
 from edgeemo.ringbuffer import RingBuffer
@@ -32,8 +33,9 @@ class FaceTrack:
 
     def __init__(self, stream: str, face: int, bundle: ModelBundle, classifier: EmotionClassifier,
                  publisher: PredictionPublisher, metrics: StreamMetrics, every: int = 1,
-                 face_gap_s: float = 0.5) -> None:
+                 face_gap_s: float = 0.5, explanations: LiveExplanations | None = None) -> None:
         self.stream, self.face, self.bundle, self.classifier = stream, face, bundle, classifier
+        self.explanations = explanations  # --explain: this face's window of faces and the rate
         self.publisher, self.metrics = publisher, metrics
         self.every, self.face_gap_s = every, face_gap_s
         self.union = bundle.landmarks_union
@@ -67,6 +69,7 @@ class FaceTrack:
         scores = self.classifier.classify(window)
         classify_s = time.monotonic() - classify_started
         label = self.classifier.label(scores)
+        explanation = self.explanations.explain(scores, label) if self.explanations is not None else None
         height, width = frame_shape[:2]
         pose = head_pose(points, width, height)
         payload = self.publisher.publish_prediction(
@@ -76,7 +79,7 @@ class FaceTrack:
                      "classify": classify_s},
             face=self.face, box=self.last_box / np.array([width, height, width, height]),
             pose=None if pose is None else dict(zip(POSE_KEYS, pose)),
-            pose_beyond_training=None if pose is None else beyond_training(pose),
+            pose_beyond_training=None if pose is None else beyond_training(pose), explanation=explanation,
         )
         # The classifier reuses its scores array for the next face: keep a copy.
         self.last_scores, self.last_label = scores.copy(), label
@@ -99,6 +102,8 @@ class FaceTrack:
             # as training fills missing frames from their neighbours.
             if self.timed is not None:
                 self.timed.append(self._encoding, captured_at if at is None else at)
+                if self.explanations is not None:
+                    self.explanations.observe(None, captured_at if at is None else at)
             else:
                 self.buffer.append(self._last_face)
             return False
@@ -115,6 +120,8 @@ class FaceTrack:
         """The fused pair's window: this frame encoded, then the P encodings nearest the trained times."""
         self._encoding = self.classifier.encode(self._last_face)
         self.timed.append(self._encoding, at)
+        if self.explanations is not None:
+            self.explanations.observe(self._last_face, at)
         window = self.timed.take()
         if window is None:
             if self.timed.refused != "filling":  # frames missing: say so, never stretch the window in time

@@ -75,7 +75,7 @@ def build_prediction(
     scores: Mapping[str, float] | Sequence[float], label: str, landmarks: int, k: Mapping[str, int],
     bundle: str, latency: Mapping[str, float], face: int | None = None,
     box: Mapping[str, float] | Sequence[float] | None = None, pose: Mapping[str, float] | None = None,
-    pose_beyond_training: bool | None = None,
+    pose_beyond_training: bool | None = None, explanation: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A prediction payload, checked as ``unpack`` checks it. ``scores`` is a map by emotion or six numbers
     in EMOTIONS order (a numpy array is fine); numbers become Python types, which msgpack needs. ``box`` is
@@ -104,6 +104,8 @@ def build_prediction(
         message["pose"] = pose
     if pose_beyond_training is not None:
         message["pose_beyond_training"] = bool(pose_beyond_training)
+    if explanation is not None:
+        message["explanation"] = dict(explanation)
     _check_maps(message)
     return message
 
@@ -196,6 +198,30 @@ def _check_maps(message: dict) -> None:
         message["box"] = _number_map(message["box"], "box", BOX_KEYS, float)
     if "pose" in message:
         message["pose"] = _number_map(message["pose"], "pose", POSE_KEYS, float)
+    if "explanation" in message:
+        _check_explanation(message["explanation"])
+
+
+_EXPLANATION_NUMBERS = ("score", "baseline_score", "residual")
+
+
+def _check_explanation(explanation: object) -> None:
+    """The optional ``explanation`` map, checked in place (numbers made plain floats, for msgpack)."""
+    if not isinstance(explanation, dict):
+        raise EdgeemoError(f"prediction field 'explanation': expected a map, got {type(explanation).__name__}")
+    if explanation.get("emotion") not in EMOTIONS:
+        raise EdgeemoError(f"prediction field 'explanation.emotion': {explanation.get('emotion')!r} is not an emotion")
+    if not isinstance(explanation.get("baseline"), str):
+        raise EdgeemoError("prediction field 'explanation.baseline': expected a string")
+    names = _EXPLANATION_NUMBERS + (("seconds",) if "seconds" in explanation else ())
+    explanation.update(_number_map(explanation, "explanation", names, float))
+    for key in ("regions", "landmarks"):
+        if key == "landmarks" and key not in explanation:
+            continue  # optional
+        value = explanation.get(key)
+        if not isinstance(value, dict) or not all(isinstance(name, str) for name in value):
+            raise EdgeemoError(f"prediction field 'explanation.{key}': expected a map from names to numbers")
+        explanation[key] = _number_map(value, f"explanation.{key}", tuple(value), float)
 
 
 def _number_map(value: Mapping, key: str, keys: Sequence[str], number: type) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from edgeemo.health import DEFAULT_STALE_S, Health
 from edgeemo.face_track import FaceTrack
 from edgeemo.info import DEFAULT_BUNDLE
 from edgeemo.keys import ClientKeys, ServerKeys, load_client_keys, load_server_keys
+from edgeemo.live_explanations import LiveExplanations, region_colours
 from edgeemo.messages import DEFAULT_ENDPOINT, check_stream
 from edgeemo.metrics import DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT, Metrics, StreamMetrics, serve_metrics
 from edgeemo.normalize import normalize_landmarks
@@ -86,6 +88,10 @@ class ServeOptions:
     network_timeout_s: float = DEFAULT_NETWORK_TIMEOUT_S  # an rtsp:// or http:// source's open and read timeout
     stale_s: float = DEFAULT_STALE_S  # /readyz fails while a stream has had no frame for this long
     loop: bool = False  # video files start again at their end
+    explain: bool = False  # add an ``explanation`` to predictions (edgeemo.live_explanations)
+    explain_every: int = 1  # ... to every n-th prediction, and whenever the label changes
+    explain_emotion: str | None = None  # ... of this emotion (None: the top score's)
+    explain_landmarks: bool = False  # ... with the approximate landmark-level values
 
 
 class StreamProcessor:
@@ -93,8 +99,10 @@ class StreamProcessor:
     hand each to its own ``FaceTrack`` (window, predictions). Not thread-safe: one per stream, on one thread."""
 
     def __init__(self, stream: str, bundle: ModelBundle, classifier: EmotionClassifier | StreamingClassifier, landmarker,
-                 publisher: PredictionPublisher, metrics: StreamMetrics, every: int = 1, face_gap_s: float = 0.5):
+                 publisher: PredictionPublisher, metrics: StreamMetrics, every: int = 1, face_gap_s: float = 0.5,
+                 explain: Callable[[], LiveExplanations] | None = None):
         self.stream, self.bundle, self.classifier = stream, bundle, classifier
+        self.explain = explain  # --explain: makes each face's explanations (edgeemo.live_explanations)
         self.landmarker, self.publisher, self.metrics = landmarker, publisher, metrics
         self.every, self.face_gap_s = every, face_gap_s
         self.union = bundle.landmarks_union
@@ -148,7 +156,7 @@ class StreamProcessor:
 
     def _start(self, face: int) -> FaceTrack:
         track = FaceTrack(self.stream, face, self.bundle, self.classifier, self.publisher, self.metrics,
-                          self.every, self.face_gap_s)
+                          self.every, self.face_gap_s, None if self.explain is None else self.explain())
         self.tracks[face] = track
         self.metrics.track_started(len(self.tracks))
         self.publisher.publish_status(self.stream, "face_found", f"face {face}; {_faces(len(self.tracks))} in view",
@@ -347,7 +355,7 @@ def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
                         classifier = make_classifier(bundle, providers, options.threads)
                         processors[feed.stream] = StreamProcessor(feed.stream, bundle, classifier, landmarker,
                                                                   publisher, feed.metrics, options.every,
-                                                                  options.face_gap_s)
+                                                                  options.face_gap_s, _explain(options, classifier))
                     if not stop.is_set():
                         for feed in feeds:
                             publisher.publish_status(feed.stream, "started",
@@ -482,6 +490,17 @@ def _feed(camera: str, stream: str, options: ServeOptions, events: queue.SimpleQ
     return _Feed(stream, source, source.live or options.pace, ready, metrics)
 
 
+def _explain(options: ServeOptions, classifier) -> Callable[[], LiveExplanations] | None:
+    """With --explain: what makes each face's explanations, checked now (a bundle without a streaming pair is
+    a usage error); the faces of a stream share the emotions' graphs, each keeps its own window and rest."""
+    if not options.explain:
+        return None
+    make = functools.partial(LiveExplanations, classifier, options.explain_every, threads=options.threads,
+                             emotion=options.explain_emotion, landmarks=options.explain_landmarks, parts={})
+    make()  # refuses a bundle with no streaming pair, before any frame
+    return make
+
+
 def _curve_keys(options: ServeOptions) -> ServerKeys | ClientKeys | None:
     """Binding, serve is a CURVE server; connecting to a relay, a client of it."""
     if options.curve_keys is None:
@@ -537,8 +556,11 @@ def draw_overlay(frame: np.ndarray, processor: StreamProcessor) -> np.ndarray:
         track = processor.tracks.get(face)
         if track is None or track.last_points is None:
             continue
-        for x, y in track.last_points[processor.union].astype(int):
-            cv2.circle(view, (int(x), int(y)), 1, LANDMARK_COLOUR, -1)
+        explained = track.explanations.last if track.explanations is not None else None
+        colours = region_colours(explained, processor.union) if explained else None  # --explain: by region
+        for i, (x, y) in enumerate(track.last_points[processor.union].astype(int)):
+            colour = LANDMARK_COLOUR if colours is None else tuple(int(c) for c in colours[i])
+            cv2.circle(view, (int(x), int(y)), 1 if colours is None else 2, colour, -1)
         x0, y0, x1, y1 = track.last_box.astype(int)
         cv2.rectangle(view, (x0, y0), (x1, y1), BOX_COLOUR, 1)
         cv2.putText(view, f"face {face} {track.last_label or ''}", (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX,

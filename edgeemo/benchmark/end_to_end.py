@@ -8,6 +8,7 @@ tracker and ring buffer carrying on across the loop point as they would on a cam
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -26,21 +27,27 @@ from edgeemo.streaming import StreamingClassifier, make_classifier
 STREAM = "bench"
 
 
-def run_pipeline(bundle_path: Path, video: Path, budget_s: float, *, streaming: bool | None = None) -> dict[str, object]:
+def run_pipeline(bundle_path: Path, video: Path, budget_s: float, *, streaming: bool | None = None,
+                 explain_every: int | None = None) -> dict[str, object]:
     """Per-stage latency (ms) over every prediction, and frames per second over every frame (with or
     without a prediction) from decoding to publishing. ``streaming``: the fused pair (True), the six
-    per-emotion models (False), or what serve picks for the bundle (None)."""
+    per-emotion models (False), or what serve picks for the bundle (None); ``explain_every``: as serve's
+    --explain-every (None: no --explain)."""
     from edgeemo.landmarker import FaceMeshLandmarker
+    from edgeemo.live_explanations import LiveExplanations
     from edgeemo.serve import StreamProcessor
 
     bundle = load_bundle(bundle_path)
     stages: dict[str, list[float]] = {key: [] for key in LATENCY_KEYS}
     frames = passes = 0
+    explanation_ms: list[float] = []
     # No subscriber: a message is built, packed and handed to ZeroMQ as in serve, then dropped.
     with PredictionPublisher("tcp://127.0.0.1:*") as publisher, FaceMeshLandmarker(static=False) as landmarker:
         classifier = make_classifier(bundle, threads=1, streaming=streaming)
+        explain = None if explain_every is None else functools.partial(LiveExplanations, classifier, explain_every,
+                                                                        parts={})
         processor = StreamProcessor(STREAM, bundle, classifier, landmarker, publisher,
-                                    Metrics(CollectorRegistry()).stream(STREAM))
+                                    Metrics(CollectorRegistry()).stream(STREAM), explain=explain)
         started, cpu_started = time.perf_counter(), time.process_time()
         while passes == 0 or time.perf_counter() - started < budget_s:
             with VideoFileSource(video, pace=False) as source:
@@ -56,6 +63,8 @@ def run_pipeline(bundle_path: Path, video: Path, budget_s: float, *, streaming: 
                     for payload in payloads:
                         for key in LATENCY_KEYS:
                             stages[key].append(payload["latency"][key])
+                        if "explanation" in payload:
+                            explanation_ms.append(payload["explanation"]["seconds"] * 1000)
             passes += 1
         wall_s, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
     return {
@@ -66,6 +75,7 @@ def run_pipeline(bundle_path: Path, video: Path, budget_s: float, *, streaming: 
         "bundle": bundle.bundle_id, "landmarks_read": int(len(bundle.landmarks_union)),
         "window": {"frames": bundle.frames, "stride": bundle.frame_stride},
         "classifier": "streaming pair" if isinstance(classifier, StreamingClassifier) else "six per-emotion models",
+        "explanations": summary_ms(np.asarray(explanation_ms) / 1000) if explanation_ms else None,
     }
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from edgeemo.commands.common import positive_float, positive_int
 from edgeemo.health import DEFAULT_STALE_S
+from edgeemo.emotions import EMOTIONS
 from edgeemo.messages import DEFAULT_ENDPOINT
 from edgeemo.metrics import DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT
 
@@ -73,6 +74,15 @@ def register(verbs: argparse._SubParsersAction) -> None:
                    help="also show the log lines of MediaPipe, TensorFlow, ONNX Runtime and OpenCV (hidden by default)")
     p.add_argument("--show", action="store_true",
                    help="show each face's id, box, landmarks read and scores in a window (needs a display; q quits)")
+    p.add_argument("--explain", action="store_true",
+                   help="add an explanation to predictions: which face regions moved the top emotion's score "
+                        "(docs/explanations.md; needs a bundle with a streaming pair)")
+    p.add_argument("--explain-every", type=positive_int, default=1, metavar="N",
+                   help="with --explain: explain every N-th prediction, and whenever the label changes (default 1)")
+    p.add_argument("--explain-emotion", choices=EMOTIONS, default=None, metavar="EMOTION",
+                   help="with --explain: explain this emotion's score instead of the top one's")
+    p.add_argument("--explain-landmarks", action="store_true",
+                   help="with --explain: add the 10 largest landmark-level values (an approximation, see the docs)")
     p.set_defaults(handler=run)
 
 
@@ -91,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
             metrics_port=args.metrics_port, every=args.every, threads=args.threads, device=args.device,
             pace=not args.fast, face_gap_s=args.face_gap, max_faces=args.max_faces, sndhwm=args.sndhwm, show=args.show,
             network_timeout_s=args.network_timeout, stale_s=args.stale_after, loop=args.loop,
+            explain=args.explain, explain_every=args.explain_every,
+            explain_emotion=args.explain_emotion, explain_landmarks=args.explain_landmarks,
         ), shutdown)
     finally:
         shutdown.restore()

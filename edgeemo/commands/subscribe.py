@@ -105,4 +105,14 @@ def format_message(message: dict[str, Any]) -> str:
         pose = message["pose"]
         turned = " (turned beyond training)" if message.get("pose_beyond_training") else ""
         what += f"  yaw {pose['yaw']:+.0f} pitch {pose['pitch']:+.0f} roll {pose['roll']:+.0f}{turned}"
-    return f"{head} {what}  {message['latency']['total'] * 1000:.1f} ms"
+    why = f"  | {format_explanation(message['explanation'])}" if "explanation" in message else ""
+    return f"{head} {what}  {message['latency']['total'] * 1000:.1f} ms{why}"
+
+
+def format_explanation(explanation: dict, regions: int = 3) -> str:
+    """One line: 'happiness 0.93 (rest 0.02): mouth_corners +0.51, cheeks +0.22, lower_lip +0.10 [res 1e-07]'."""
+    ranked = sorted(explanation["regions"].items(), key=lambda item: -abs(item[1]))[:regions]
+    parts = ", ".join(f"{name} {value:+.2f}" for name, value in ranked)
+    return (f"{explanation['emotion']} {explanation['score']:.2f} (rest {explanation['baseline_score']:.2f}): "
+            f"{parts} [res {explanation['residual']:.0e}]")
+
