@@ -25,10 +25,12 @@ import warnings
 QUIET_ENVIRONMENT = {"GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "3", "OPENCV_LOG_LEVEL": "ERROR"}
 
 # Lines in the native libraries' log formats: glog/absl ("W0000 00:00:1796158712.313069 7721 file.cc:177] ...",
-# where the clock is epoch seconds before absl is initialised), absl's pre-init notice, TensorFlow Lite's
+# where the clock is epoch seconds before absl is initialised), TensorFlow's own C++ format ("2026-12-01
+# 22:12:48.754840: E external/local_xla/...cuda_fft.cc:467] ..."), absl's pre-init notice, TensorFlow Lite's
 # "INFO: ...", OpenCV's "[ WARN:0@0.022] ...", FFmpeg's "[tcp @ 0x...] ...".
 NATIVE_LOG_LINE = re.compile(
     rb"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^\]]+\]"
+    rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] [^\]]+\]"
     rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
     rb"|(?:INFO|WARNING): (?:Created TensorFlow Lite|Initialized TensorFlow Lite)"
     rb"|\[ ?(?:WARN|INFO|DEBUG|ERROR|VERBOSE):\d+@"

@@ -12,9 +12,6 @@ from offline.data import dataset
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 README_MAX_LINES = 220
-# Written in parallel on other branches (install, offline package map, serve operations, streaming
-# inference, multi-face tracking); they exist once those are merged. The integrator removes this list.
-PARALLEL_PAGES = {"install.md", "layout.md", "operations.md", "streaming.md", "multi-face.md"}
 CONTRACTS = {  # page -> (the version key it names, the code's version)
     "dataset.md": ("schema_version", dataset.SCHEMA_VERSION),
     "bundle.md": ("schema_version", bundle.SCHEMA_VERSION),
@@ -52,8 +49,6 @@ def test_every_relative_link_points_to_a_file(page):
     for target in relative_links(page.read_text(encoding="utf-8")):
         file, _, anchor = target.partition("#")
         path = (page.parent / file).resolve()
-        if path.name in PARALLEL_PAGES and not path.exists():
-            continue
         if not path.exists() or (anchor and path.suffix == ".md" and anchor not in anchors(path)):
             broken.append(target)
     assert not broken, f"{page.relative_to(ROOT)}: links to missing files or headings: {broken}"

@@ -23,46 +23,21 @@ import time
 import urllib.request
 from pathlib import Path
 
-import cv2
 import numpy as np
 import zmq
 from prometheus_client.parser import text_string_to_metric_families
 
+from edgeemo.benchmark.multisource import free_ports, long_clip
 from edgeemo.benchmark.report import machine_line
 from edgeemo.benchmark.timing import load_average, machine, now, summary_ms
 from edgeemo.bundle import load_bundle
 from edgeemo.info import DEFAULT_BUNDLE
 from edgeemo.io import atomic_write_json, atomic_write_text
 from edgeemo.messages import unpack
-from edgeemo.serve import DEMO_CLIP
 
 NAME = "capacity"
 LAYOUTS = ("one process", "one per stream")
 MEMORY_MARGIN_MB = 2000  # a trial whose processes could not fit in the memory left is not started
-
-
-def long_clip(path: Path, frames: int) -> float:
-    """The demo clip played forward and back to ``frames`` frames; its frame rate."""
-    capture = cv2.VideoCapture(str(DEMO_CLIP))
-    clip = []
-    while (item := capture.read())[0]:
-        clip.append(item[1])
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    capture.release()
-    cycle = clip + clip[::-1]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, clip[0].shape[1::-1])
-    for i in range(frames):
-        writer.write(cycle[i % len(cycle)])
-    writer.release()
-    return fps
-
-
-def _ports(n: int) -> list[int]:
-    sockets = [zmq.Context.instance().socket(zmq.PUB) for _ in range(n)]
-    ports = [s.bind_to_random_port("tcp://127.0.0.1") for s in sockets]
-    for s in sockets:
-        s.close(linger=0)
-    return ports
 
 
 def _rss_mb(pids: list[int]) -> float:
@@ -102,11 +77,11 @@ def run_trial(layout: str, n: int, clip: Path, bundle: Path) -> dict[str, object
     streams = [f"s{i}" for i in range(n)]
     base = [sys.executable, "-m", "edgeemo", "serve", "--model", str(bundle)]
     if layout == "one process":
-        ports, metrics_ports = _ports(1), _ports(1)
+        ports, metrics_ports = free_ports(1), free_ports(1)
         commands = [base + ["--bind", f"tcp://127.0.0.1:{ports[0]}", "--metrics-port", str(metrics_ports[0])]
                     + [a for s in streams for a in ("--camera", str(clip), "--stream", s)]]
     else:
-        ports, metrics_ports = _ports(n), _ports(n)
+        ports, metrics_ports = free_ports(n), free_ports(n)
         commands = [base + ["--bind", f"tcp://127.0.0.1:{p}", "--metrics-port", str(m), "--camera", str(clip),
                             "--stream", s] for p, m, s in zip(ports, metrics_ports, streams)]
     context = zmq.Context()
