@@ -12,6 +12,10 @@ taken in turn so that other load on the machine falls on every case alike, on on
 - ``--max-faces 1``: today's ``StreamProcessor`` (tracker, FaceTrack, head pose) with a one-face mesh.
 - ``--max-faces 4``: the default: a one-face mesh and the probe while one face is in view (edgeemo.multi_face).
 - ``mesh for 4``: MediaPipe asked for 4 faces throughout, without the probe: why the probe is there.
+- ``serve now``: ``--max-faces 4`` with the classifier serve picks for the bundle (the fused streaming pair,
+  edgeemo.streaming): what a user's serve spends now against ``before``, what it spent then.
+
+The other cases share the six per-emotion models, so that they differ only in the face handling.
 
 It also times the tracker alone (``FaceTracker.update``) against norfair's, where norfair is importable.
 Writes multi_face.json, .md and .png into ``--out``.
@@ -37,12 +41,13 @@ from edgeemo.metrics import Metrics
 from edgeemo.normalize import normalize_landmarks
 from edgeemo.publisher import PredictionPublisher
 from edgeemo.ringbuffer import RingBuffer
+from edgeemo.streaming import make_classifier
 
 NAME = "multi_face"
 LONDON_DEV = Path(__file__).resolve().parents[2] / "offline" / "resources" / "london-dev"
 PEOPLE = ("001", "002", "004", "005")
 FACE_COUNTS = (1, 2, 4)
-CASES = ("before", "--max-faces 1", "--max-faces 4", "mesh for 4")
+CASES = ("before", "--max-faces 1", "--max-faces 4", "mesh for 4", "serve now")
 BLOCK = 50  # frames per turn
 WARMUP = 80  # frames before timing: windows full, the probe has switched meshes
 
@@ -110,7 +115,10 @@ def _processor(case: str, bundle, classifier, publisher, enter):
     if case == "before":
         return _OneFaceProcessor(bundle, classifier, enter(FaceMeshLandmarker(static=False)), publisher, metrics)
     landmarker = {"--max-faces 1": lambda: MultiFaceLandmarker(1), "--max-faces 4": lambda: MultiFaceLandmarker(4),
-                  "mesh for 4": lambda: FaceMeshLandmarker(static=False, max_faces=4)}[case]()
+                  "mesh for 4": lambda: FaceMeshLandmarker(static=False, max_faces=4),
+                  "serve now": lambda: MultiFaceLandmarker(4)}[case]()
+    if case == "serve now":
+        classifier = make_classifier(bundle, threads=1)
     processor = StreamProcessor("bench", bundle, classifier, enter(landmarker), publisher, metrics)
     processor.frame_interval_s = 1 / 30
     return processor
@@ -206,7 +214,8 @@ def write(out: Path, result: dict, command: str) -> list[Path]:
         "# Several faces per frame", "",
         f"`{command}`, {result['date']}. Bundle `{result['bundle']}`; a 960x960 frame with 1, 2 or 4 London dev",
         "faces (CC BY 4.0), the cases in turn over the same frame; milliseconds per frame from the decoded frame to",
-        "every prediction published (`before`: serve's one-face pipeline before several faces).", "",
+        "every prediction published (`before`: serve's one-face pipeline before several faces; `serve now`:",
+        "`--max-faces 4` with the fused streaming pair serve picks; the other cases: the six per-emotion models).", "",
         machine_line(result), "",
         "| faces | case | per frame, median ms | p99 ms | CPU median ms | predictions per frame | landmarks ms | "
         "classify per face ms |", "|---|---|---|---|---|---|---|---|",
@@ -236,10 +245,10 @@ def _ms(value: float | None) -> str:
 def _plot(path: Path, result: dict) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    width = 0.2
+    width = 0.16
     for k, case in enumerate(CASES):
         rows = [row for row in result["rows"] if row["case"] == case]
-        xs = [FACE_COUNTS.index(row["faces"]) + (k - 1.5) * width for row in rows]
+        xs = [FACE_COUNTS.index(row["faces"]) + (k - (len(CASES) - 1) / 2) * width for row in rows]
         ax.bar(xs, [row["frame"]["median_ms"] for row in rows], width, label=case)
     ax.set_xticks(range(len(FACE_COUNTS)), [f"{n} face{'s' if n > 1 else ''}" for n in FACE_COUNTS])
     ax.set_ylabel("ms per frame (median)")
