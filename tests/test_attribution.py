@@ -128,6 +128,7 @@ def test_a_personal_rest_replaces_the_canonical_baseline(pair, windows):
     assert Explainer(classifier).baseline_name == CANONICAL_BASELINE
 
 
+@pytest.mark.offline  # the synthetic generator needs scikit-learn, the offline extra
 def test_on_fresh_synthetic_people_the_top_region_is_one_the_emotion_moves(pair, tmp_path):
     """A new synthetic set (another seed than the bundle's training data) and its truth file."""
     import subprocess
