@@ -68,3 +68,26 @@ def astronaut_rgb() -> np.ndarray:
     from skimage import data
 
     return data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def linear_bundle(tmp_path_factory) -> Path:
+    """A small bundle of analytic linear models (tests.onnx_bundles) for the serve tests: 3 to 5 landmarks per
+    emotion, windows of 16 frames at stride 2. Read-only: built once for every module that uses it."""
+    from edgeemo.emotions import EMOTIONS
+    from tests.onnx_bundles import make_linear_bundle
+
+    folder = tmp_path_factory.mktemp("linear_bundle")
+    make_linear_bundle(folder, {e: [33, 61, 133, 291, 362, 263][: 3 + i % 3] for i, e in enumerate(EMOTIONS)},
+                       frames=16)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def curve_keys(tmp_path_factory) -> Path:
+    """CURVE keys for serve, relay and a subscriber, as `edgeemo keys` writes them. Read-only."""
+    from edgeemo.cli import main
+
+    folder = tmp_path_factory.mktemp("keys") / "edgeemo"
+    assert main(["keys", "--out", str(folder)]) == 0
+    return folder

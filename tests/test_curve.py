@@ -24,10 +24,8 @@ QUIET_S = 1.0  # how long a subscriber without the key listens, after the stream
 
 
 @pytest.fixture(scope="module")
-def keys(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("keys") / "edgeemo"
-    assert main(["keys", "--out", str(folder)]) == 0
-    return folder
+def keys(curve_keys):
+    return curve_keys
 
 
 @pytest.fixture(scope="module")

@@ -19,11 +19,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from edgeemo.cli import main
-from edgeemo.emotions import EMOTIONS
 from edgeemo.health import Health
 from edgeemo.logs import NATIVE_LOG_LINE
 from edgeemo.subscriber import Subscriber
-from tests.onnx_bundles import make_linear_bundle
 from tests.serve_helpers import edgeemo_process, free_port, kill, messages_until_shutdown, serving, write_clip
 from tests.stream_servers import MjpegCamera, SilentServer
 
@@ -35,11 +33,8 @@ OUR_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d (INFO|WARNING|ERROR)
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("bundle")
-    make_linear_bundle(folder, {e: [33, 61, 133, 291, 362, 263][: 3 + i % 3] for i, e in enumerate(EMOTIONS)},
-                       frames=FRAMES)
-    return folder
+def bundle(linear_bundle):  # conftest's: windows of FRAMES frames
+    return linear_bundle
 
 
 @pytest.fixture(scope="module")
@@ -265,10 +260,8 @@ def test_device_cuda_without_a_working_cuda_provider_is_a_one_line_usage_error(b
 
 
 @pytest.fixture(scope="module")
-def keys(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("keys") / "edgeemo"
-    assert main(["keys", "--out", str(folder)]) == 0
-    return folder
+def keys(curve_keys):
+    return curve_keys
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from edgeemo.cli import main
 from edgeemo.emotions import EMOTIONS
 from offline.data.morph import load_face, smile_clip
-from tests.onnx_bundles import make_linear_bundle
 from tests.serve_helpers import free_port, messages_until_shutdown, serving, write_clip
 
 FRAMES, STRIDE = 16, 2
@@ -22,11 +21,8 @@ SPAN = (FRAMES - 1) * STRIDE + 1  # frames before the first prediction
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("bundle")
-    make_linear_bundle(folder, {e: [33, 61, 133, 291, 362, 263][: 3 + i % 3] for i, e in enumerate(EMOTIONS)},
-                       frames=FRAMES)
-    return folder
+def bundle(linear_bundle):  # conftest's: windows of FRAMES frames
+    return linear_bundle
 
 
 @pytest.fixture(scope="module")
