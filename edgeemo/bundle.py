@@ -10,13 +10,16 @@ manifest.json fields the loader reads: schema_version, bundle_id, emotions (exac
 frame_stride, normalization (must be edgeemo.normalize.NORMALIZATION) and
 models: {emotion: {file, sha256, landmarks: [int, 0..467], threshold: (0, 1), input_name}}.
 Optional (docs/streaming.md; added without a schema bump, see docs/contracts/bundle.md): frame_interval_s,
-window_s, streaming {encoder, head, encoding_width, ...}.
+window_s, streaming {encoder, head, encoding_width, ...}. Schema 2 (docs/calibration.md): representation
+"rest-relative/v1" with rest_estimator {settings} and uncalibrated (a sub-folder holding the absolute bundle
+served until a face's rest is known).
 Each ONNX model takes float32 [batch, frames, 2, K, 1], the x and y of its own K landmarks in the order the
 manifest lists them, and returns [batch, 2]: the probabilities of "not this emotion" and "this emotion".
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -24,13 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeemo.calibration import ABSOLUTE, REPRESENTATIONS, REST_RELATIVE, RestSettings
 from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import N_LANDMARKS
 from edgeemo.io import atomic_write_json
 from edgeemo.normalize import NORMALIZATION
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: models may read faces relative to the person's rest (representation)
 MANIFEST = "manifest.json"
 DEFAULT_FRAME_INTERVAL_S = 1 / 30  # what a bundle without frame_interval_s was trained for (30 fps data)
 
@@ -64,6 +68,14 @@ class ModelBundle:
     manifest: dict
     frame_interval_s: float = DEFAULT_FRAME_INTERVAL_S
     streaming: StreamingPair | None = None
+    representation: str = ABSOLUTE  # what the models read (edgeemo.calibration)
+    rest_settings: RestSettings | None = None  # the rest estimator's, with a rest-relative representation
+    uncalibrated: "ModelBundle | None" = None  # served while a face's rest is unknown (rest-relative only)
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether the models read each face relative to its own rest."""
+        return self.representation == REST_RELATIVE
 
     @property
     def window_step_s(self) -> float:
@@ -90,6 +102,8 @@ class ModelBundle:
             f"  window: {self.frames} frames, stride {self.frame_stride}, {self.window_s:.3f} s at "
             f"{1 / self.frame_interval_s:g} fps; normalisation {self.normalization}",
             f"  runtime: {'fused streaming pair' if self.streaming else 'one model per emotion'}",
+            f"  representation: {self.representation}"
+            + (f" (until a face's rest is known: {self.uncalibrated.bundle_id})" if self.uncalibrated else ""),
             f"  landmarks read: {len(self.landmarks_union)} of {N_LANDMARKS}",
         ]
         accuracy = self.manifest.get("accuracy", {})
@@ -128,8 +142,12 @@ def sha256_file(path: Path) -> str:
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:
-    """Fill in the schema version and every model file's SHA-256, then write manifest.json atomically."""
-    manifest = dict(manifest, schema_version=SCHEMA_VERSION)
+    """Fill in the schema version and every model file's SHA-256, then write manifest.json atomically.
+
+    The version is the lowest that reads the bundle right: 1 for absolute models (older runtimes serve them),
+    2 once the models read faces relative to a rest (a version-1 reader would feed them absolute faces)."""
+    absolute = manifest.get("representation", ABSOLUTE) == ABSOLUTE
+    manifest = dict(manifest, schema_version=1 if absolute else SCHEMA_VERSION)
     for emotion, entry in manifest["models"].items():
         entry["sha256"] = sha256_file(folder / entry["file"])
     for part in ("encoder", "head"):
@@ -217,6 +235,24 @@ def _streaming_pair(folder: Path, manifest: dict, where: str) -> StreamingPair |
                          _checked_file(folder, entry.get("head"), f"{where}.head"), width)
 
 
+def _calibration(folder: Path, manifest: dict, bundle: ModelBundle, where: str) -> dict:
+    """The representation fields (schema 2): what the models read, the estimator, the uncalibrated bundle."""
+    representation = manifest.get("representation", ABSOLUTE)
+    if representation not in REPRESENTATIONS:
+        raise EdgeemoError(f"{where}: field representation is {representation!r}, expected one of "
+                           f"{', '.join(REPRESENTATIONS)}")
+    if representation == ABSOLUTE:
+        return {}
+    settings = RestSettings.from_dict(_field(manifest, "rest_estimator", dict, where), f"{where}: rest_estimator")
+    uncalibrated = load_bundle(folder / _field(manifest, "uncalibrated", str, where))
+    if uncalibrated.calibrated:
+        raise EdgeemoError(f"{where}: field uncalibrated names a calibrated bundle; it must read absolute faces")
+    if (uncalibrated.frames, uncalibrated.frame_stride) != (bundle.frames, bundle.frame_stride) or \
+            abs(uncalibrated.frame_interval_s - bundle.frame_interval_s) > 1e-9:
+        raise EdgeemoError(f"{where}: the uncalibrated bundle's window differs from this one's")
+    return {"representation": representation, "rest_settings": settings, "uncalibrated": uncalibrated}
+
+
 def load_bundle(path: str | Path) -> ModelBundle:
     """Read and check a bundle: manifest fields, file hashes, landmark indices, thresholds, ONNX shapes."""
     folder = Path(path)
@@ -251,6 +287,11 @@ def load_bundle(path: str | Path) -> ModelBundle:
         manifest=manifest, frame_interval_s=_frame_interval(manifest, frames, stride, where),
         streaming=_streaming_pair(folder, manifest, where),
     )
+    calibration = _calibration(folder, manifest, bundle, where)
+    if calibration:
+        if version < 2:
+            raise EdgeemoError(f"{where}: representation needs schema_version 2, the manifest says {version}")
+        bundle = dataclasses.replace(bundle, **calibration)
     for model in bundle.models:
         check_onnx_shapes(model, frames)
     if bundle.streaming is not None:

@@ -1,0 +1,186 @@
+"""Each face judged against its own resting face: an online estimate of one face's rest, and the
+representation the calibrated models read (docs/calibration.md).
+
+People differ more at rest than an expression moves them, so a calibrated bundle's models read a face
+*relative to its own rest*: the frame's displacement from the person's resting face, applied to the
+canonical face (``rest_relative``). At rest that is the canonical face itself, whoever the person is; the
+canonical face is also what Integrated Gradients and the live explanations take as the neutral baseline,
+so "relative to the canonical rest" becomes "what changed from your own resting face".
+
+``RestEstimator`` finds the rest of one tracked face from its normalised landmarks:
+- **bootstrap**: the rest is first set once ``bootstrap_s`` seconds of the face are *still* (the median
+  frame's RMS distance from the per-landmark median is at most ``still_rms``: an onset or speech is not,
+  a blink is outvoted) and the uncalibrated model does not see an expression in them (no emotion scores
+  its emotion's ``veto`` or more). The rest is the per-landmark median of those frames.
+  A face that appears smiling or frowning and holds it keeps the uncalibrated model's label instead of
+  becoming its own rest: its scores veto every attempt for as long as it holds the expression.
+- **follow**: afterwards the rest follows slow changes (posture, lighting, the tracker's drift) with a time
+  constant of ``follow_s`` seconds, from frames the calibrated model calls neutral and that lie within
+  ``follow_rms`` of the rest: an expression never pulls the rest towards itself.
+- **set now**: ``set_now`` makes the last ``bootstrap_s`` seconds the rest at once ("this is rest now").
+- **reset**: a new track starts a new estimator (edgeemo.face_track), so a face gone longer than the face
+  gap is calibrated afresh.
+
+The same class runs offline on synthetic streams (offline.synth), so the models train on the rest this
+estimator finds, errors included, never the true one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from edgeemo.emotions import EMOTIONS
+from edgeemo.errors import EdgeemoError
+from edgeemo.face import face_template
+
+REST_RELATIVE = "rest-relative/v1"  # a bundle's models read rest_relative(face, rest)
+ABSOLUTE = "absolute"  # ... or the normalised face itself (every bundle before calibration)
+REPRESENTATIONS = (ABSOLUTE, REST_RELATIVE)
+# An uncalibrated score at or above its emotion's veto keeps a face from becoming its own rest. 0.5 (the
+# models' threshold) for every emotion but disgust: resting London dev faces reach disgust 0.94 under the
+# absolute default bundle (10 of 50 above 0.5; the "resting face called disgust" that calibration is for),
+# any other emotion at most 0.17 (one happiness 0.96). Disgust's veto lies above what resting faces reach.
+VETO = (0.5, 0.98, 0.5, 0.5, 0.5, 0.5)
+HISTORY_FRAMES = 128  # frames kept for bootstrap and set_now: a window's span and more at 60 fps
+
+
+@dataclass(frozen=True)
+class RestSettings:
+    """The estimator's settings; a calibrated bundle states them (manifest ``rest_estimator``)."""
+
+    bootstrap_s: float = 1.0  # still, expressionless seconds before the rest is first set
+    still_rms: float = 0.012  # face heights: the median frame's RMS distance from the median face may be
+    # this much (the synthetic tracker's jitter alone gives 0.005-0.008: gross motion only, the veto decides)
+    veto: tuple[float, ...] = VETO  # per emotion (EMOTIONS order): an uncalibrated score this high says
+    # "an expression, not rest"
+    follow_s: float = 30.0  # time constant with which the rest follows slow changes
+    follow_rms: float = 0.012  # face heights: frames further from the rest never move it (jitter alone: 0.005-0.008)
+
+    def as_dict(self) -> dict:
+        values = asdict(self)
+        values["veto"] = dict(zip(EMOTIONS, self.veto))
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict, where: str = "rest_estimator") -> "RestSettings":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise EdgeemoError(f"{where}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        settings = {}
+        for name, value in values.items():
+            if name == "veto":
+                if not isinstance(value, dict) or sorted(value) != sorted(EMOTIONS):
+                    raise EdgeemoError(f"{where}.veto: expected a score for each of {', '.join(EMOTIONS)}")
+                settings[name] = tuple(_positive(value[e], f"{where}.veto.{e}") for e in EMOTIONS)
+            else:
+                settings[name] = _positive(value, f"{where}.{name}")
+        return cls(**settings)
+
+
+def _positive(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise EdgeemoError(f"{where}: expected a positive number, got {value!r}")
+    return float(value)
+
+
+def rest_relative(face: np.ndarray, rest: np.ndarray, canonical: np.ndarray) -> np.ndarray:
+    """The face's displacement from its rest, applied to the canonical face (all [..., L, 2])."""
+    return (face - rest + canonical).astype(np.float32)
+
+
+def canonical_face(landmarks: np.ndarray | None = None) -> np.ndarray:
+    """The canonical neutral face [L, 2] at ``landmarks`` (all 468 when None)."""
+    template = face_template().template
+    return template if landmarks is None else template[np.asarray(landmarks)]
+
+
+class RestEstimator:
+    """The resting face of one tracked face, from its normalised landmarks [L, 2] (all 468, or a subset).
+
+    Not thread-safe: one per face track, on its stream's thread.
+    """
+
+    def __init__(self, landmarks: int, settings: RestSettings = RestSettings()) -> None:
+        self.settings = settings
+        self._veto = np.asarray(settings.veto, np.float32)
+        self._history = np.zeros((HISTORY_FRAMES, landmarks, 2), np.float32)
+        self._times = np.full(HISTORY_FRAMES, -np.inf)
+        self._next = 0  # where the next frame goes in the history ring
+        self._first_at: float | None = None
+        self.rest: np.ndarray | None = None  # [L, 2] once established
+        self.frames = 0  # frames behind the estimate (the bootstrap's, then every frame that moved it)
+        self.established_at: float | None = None
+        self.how: str | None = None  # "auto" or "set": how the rest was first set
+
+    @property
+    def calibrated(self) -> bool:
+        return self.rest is not None
+
+    def observe(self, face: np.ndarray, at: float, scores: np.ndarray | None = None,
+                neutral: bool | None = None) -> bool:
+        """One frame of the face at time ``at``. ``scores``: the uncalibrated model's six scores for the window
+        ending here (None: no window yet), used while bootstrapping; ``neutral``: whether the calibrated model
+        called it neutral, used once calibrated. True when this frame established the rest."""
+        self._history[self._next] = face
+        self._times[self._next] = at
+        if self._first_at is None:
+            self._first_at = at
+        self._next = (self._next + 1) % HISTORY_FRAMES
+        if self.rest is None:
+            if scores is None or bool((np.asarray(scores) >= self._veto).any()):
+                return False  # no verdict yet, or an expression: never the rest
+            recent = self._recent(at)
+            if recent is None or not self._still(recent):
+                return False
+            self._establish(recent, at, "auto")
+            return True
+        if neutral:
+            self._follow(face, at)
+        return False
+
+    def set_now(self, at: float) -> bool:
+        """Take the last ``bootstrap_s`` seconds as the rest, whatever they show; False if there are no frames."""
+        recent = self._recent(at, need_full=False)
+        if recent is None:
+            return False
+        self._establish(recent, at, "set")
+        return True
+
+    def state(self, at: float) -> dict:
+        """What a prediction says about this face's calibration (docs/contracts/messages.md)."""
+        if self.rest is None:
+            return {"calibrated": False, "frames": 0, "age_s": 0.0}
+        return {"calibrated": True, "frames": self.frames, "age_s": max(at - self.established_at, 0.0),
+                "how": self.how}
+
+    def _recent(self, at: float, need_full: bool = True) -> np.ndarray | None:
+        """The frames of the last ``bootstrap_s`` seconds; None when there are none, or (``need_full``) when
+        the face has not been seen that long yet."""
+        since = at - self.settings.bootstrap_s
+        if need_full and (self._first_at is None or self._first_at > since + 1e-9):
+            return None
+        chosen = self._times > since - 1e-9
+        return self._history[chosen] if chosen.any() else None
+
+    def _still(self, frames: np.ndarray) -> bool:
+        median = np.median(frames, axis=0)
+        distance = np.sqrt(((frames - median) ** 2).sum(axis=2).mean(axis=1))  # RMS over landmarks, per frame
+        return float(np.median(distance)) <= self.settings.still_rms
+
+    def _establish(self, frames: np.ndarray, at: float, how: str) -> None:
+        self.rest = np.median(frames, axis=0).astype(np.float32)
+        self.frames, self.established_at, self.how = len(frames), at, how
+
+    def _follow(self, face: np.ndarray, at: float) -> None:
+        step = self._times[(self._next - 2) % HISTORY_FRAMES]  # the previous frame's time
+        dt = at - step if np.isfinite(step) else 0.0
+        if not 0.0 < dt < 1.0:
+            return
+        offset = face - self.rest
+        if float(np.sqrt((offset ** 2).sum(axis=1).mean())) > self.settings.follow_rms:
+            return
+        self.rest += (dt / self.settings.follow_s) * offset
+        self.frames += 1
