@@ -149,6 +149,13 @@ class RestEstimator:
         self._establish(recent, at, "set")
         return True
 
+    def recent_frames(self, since: float) -> tuple[np.ndarray, np.ndarray]:
+        """The frames [n, L, 2] kept from time ``since`` on and their times [n], oldest first (the runtime
+        encodes them afresh, relative to the new rest, so that the calibrated models have a full window)."""
+        order = np.argsort(self._times)
+        order = order[self._times[order] >= since - 1e-9]
+        return self._history[order], self._times[order]
+
     def state(self, at: float) -> dict:
         """What a prediction says about this face's calibration (docs/contracts/messages.md)."""
         if self.rest is None:

@@ -22,6 +22,8 @@ class EmotionClassifier:
     Not thread-safe (it reuses its input buffers): make one per thread.
     """
 
+    uncalibrated = None  # a calibrated bundle's uncalibrated classifier (edgeemo.streaming.make_classifier)
+
     def __init__(self, bundle: ModelBundle, providers: tuple[str, ...] = ("CPUExecutionProvider",), threads: int = 1):
         import onnxruntime
 

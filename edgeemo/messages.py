@@ -34,7 +34,7 @@ STATUS_PREFIX = "edgeemo.status."
 NO_PREDICTION = "none"
 LABELS = (*EMOTIONS, NEUTRAL, NO_PREDICTION)
 STATUS_EVENTS = ("started", "camera_lost", "reconnected", "no_face", "face_found", "end_of_stream", "shutting_down",
-                 "relay_connected", "relay_lost", "relay_handshake_failed")
+                 "relay_connected", "relay_lost", "relay_handshake_failed", "rest_established")
 LATENCY_STAGES = ("capture", "wait", "landmarks", "classify", "publish")
 LATENCY_KEYS = (*LATENCY_STAGES, "total")
 
@@ -48,7 +48,10 @@ _STATUS_FIELDS = {
     "schema": int, "kind": str, "stream": str, "seq": int, "t_publish": float, "event": str, "detail": str,
 }
 # Keys added after the first release: checked when present, never required (older publishers lack them).
-_OPTIONAL_PREDICTION_FIELDS = {"face": int, "box": dict, "pose": dict, "pose_beyond_training": bool}
+_OPTIONAL_PREDICTION_FIELDS = {"face": int, "box": dict, "pose": dict, "pose_beyond_training": bool,
+                                "calibration": dict}
+CALIBRATION_MODES = ("auto", "off", "absolute")  # calibration.mode: estimating rest, switched off, no such models
+CALIBRATION_HOW = ("auto", "set")  # calibration.how: found by the estimator, or set on request
 _OPTIONAL_STATUS_FIELDS = {"face": int}
 BOX_KEYS = ("x0", "y0", "x1", "y1")
 POSE_KEYS = ("yaw", "pitch", "roll")
@@ -76,6 +79,7 @@ def build_prediction(
     bundle: str, latency: Mapping[str, float], face: int | None = None,
     box: Mapping[str, float] | Sequence[float] | None = None, pose: Mapping[str, float] | None = None,
     pose_beyond_training: bool | None = None, explanation: Mapping[str, Any] | None = None,
+    calibration: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A prediction payload, checked as ``unpack`` checks it. ``scores`` is a map by emotion or six numbers
     in EMOTIONS order (a numpy array is fine); numbers become Python types, which msgpack needs. ``box`` is
@@ -106,6 +110,8 @@ def build_prediction(
         message["pose_beyond_training"] = bool(pose_beyond_training)
     if explanation is not None:
         message["explanation"] = dict(explanation)
+    if calibration is not None:
+        message["calibration"] = dict(calibration)
     _check_maps(message)
     return message
 
@@ -200,6 +206,21 @@ def _check_maps(message: dict) -> None:
         message["pose"] = _number_map(message["pose"], "pose", POSE_KEYS, float)
     if "explanation" in message:
         _check_explanation(message["explanation"])
+    if "calibration" in message:
+        _check_calibration(message["calibration"])
+
+
+def _check_calibration(calibration: dict) -> None:
+    """The optional ``calibration`` map: mode, calibrated, frames, age_s and (once calibrated) how."""
+    where = "prediction field 'calibration"
+    if calibration.get("mode") not in CALIBRATION_MODES:
+        raise EdgeemoError(f"{where}.mode': {calibration.get('mode')!r} is not one of {', '.join(CALIBRATION_MODES)}")
+    if not isinstance(calibration.get("calibrated"), bool):
+        raise EdgeemoError(f"{where}.calibrated': expected a boolean")
+    calibration.update(_number_map(calibration, "calibration", ("frames",), int))
+    calibration.update(_number_map(calibration, "calibration", ("age_s",), float))
+    if calibration["calibrated"] and calibration.get("how") not in CALIBRATION_HOW:
+        raise EdgeemoError(f"{where}.how': {calibration.get('how')!r} is not one of {', '.join(CALIBRATION_HOW)}")
 
 
 _EXPLANATION_NUMBERS = ("score", "baseline_score", "residual")

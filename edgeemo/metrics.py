@@ -23,7 +23,9 @@ import errno
 import socket
 import threading
 from collections.abc import Callable, Mapping
+from http import HTTPStatus
 from socketserver import ThreadingMixIn
+from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_wsgi_app
@@ -101,6 +103,10 @@ class Metrics:
             "edgeemo_relay_handshake_failures", "With --connect: handshakes with the relay that failed "
             "(CURVE keys that do not match)", registry=registry,
         )
+        self.rests_established = Counter(
+            "edgeemo_rests_established", "Faces whose resting face was established (calibrated bundles; by the "
+            "estimator or on request, docs/calibration.md)", stream, registry=registry,
+        )
         self.windows_refused = Counter(
             "edgeemo_windows_refused", "Windows not classified: no frame near a time the window needs (frames "
             "dropped, a stall; see docs/streaming.md)", stream, registry=registry,
@@ -148,6 +154,7 @@ class StreamMetrics:
         self._errors = metrics.stream_errors.labels(stream)
         self._frame_age = metrics.last_frame_age.labels(stream)
         self._windows_refused = metrics.windows_refused.labels(stream)
+        self._rests = metrics.rests_established.labels(stream)
         self._stages = tuple((stage, metrics.stage_latency.labels(stream, stage)) for stage in LATENCY_STAGES)
         self._end_to_end = metrics.end_to_end_latency.labels(stream)
 
@@ -189,8 +196,12 @@ class StreamMetrics:
     def watch_frame_age(self, age: Callable[[], float]) -> None:
         """Read the last frame's age from ``age`` at each scrape (``edgeemo.health.Health.frame_age``)."""
         self._frame_age.set_function(age)
+
     def window_refused(self) -> None:
         self._windows_refused.inc()
+
+    def rest_established(self) -> None:
+        self._rests.inc()
 
     def observe_latency(self, latency: Mapping[str, float]) -> None:
         """Observe each stage and the total of a prediction message's ``latency`` map."""
@@ -237,18 +248,28 @@ class _QuietHandler(WSGIRequestHandler):
         """A probe every few seconds would fill the log: log nothing."""
 
 
-def health_app(metrics_app: Callable, health) -> Callable:
+def health_app(metrics_app: Callable, health=None, actions: Mapping[str, Callable] | None = None) -> Callable:
     """A WSGI app: ``/healthz`` and ``/readyz`` from ``health`` (``edgeemo.health.Health``: 200 or 503, with
-    a plain-text reason), everything else from prometheus_client's app."""
-    checks = {LIVENESS_PATH: health.liveness, READINESS_PATH: health.readiness}
+    a plain-text reason), POST ``actions`` (path -> callable(query: dict of str) -> (HTTP status, text)),
+    everything else from prometheus_client's app."""
+    checks = {LIVENESS_PATH: health.liveness, READINESS_PATH: health.readiness} if health is not None else {}
+    actions = dict(actions or {})
 
     def app(environ, start_response):
-        check = checks.get(environ.get("PATH_INFO", ""))
-        if check is None:
+        path = environ.get("PATH_INFO", "")
+        if path in actions:
+            if environ.get("REQUEST_METHOD") != "POST":
+                status, text = 405, f"{path}: POST only"
+            else:
+                query = {key: values[-1] for key, values in parse_qs(environ.get("QUERY_STRING", "")).items()}
+                status, text = actions[path](query)
+        elif path in checks:
+            ok, text = checks[path]()
+            status = 200 if ok else 503
+        else:
             return metrics_app(environ, start_response)
-        ok, text = check()
         body = (text + "\n").encode()
-        start_response("200 OK" if ok else "503 Service Unavailable",
+        start_response(f"{status} {HTTPStatus(status).phrase}",
                        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
         return [body]
 
@@ -256,16 +277,17 @@ def health_app(metrics_app: Callable, health) -> Callable:
 
 
 def serve_metrics(
-    registry: CollectorRegistry, host: str = DEFAULT_METRICS_HOST, port: int = DEFAULT_METRICS_PORT, *, health=None
+    registry: CollectorRegistry, host: str = DEFAULT_METRICS_HOST, port: int = DEFAULT_METRICS_PORT, *, health=None,
+    actions: Mapping[str, Callable] | None = None,
 ) -> MetricsServer:
     """Serve ``registry`` at http://HOST:PORT/metrics on a daemon thread (port 0: any free port), and with
-    ``health`` (``edgeemo.health.Health``) /healthz and /readyz beside it.
+    ``health`` (``edgeemo.health.Health``) /healthz and /readyz beside it, and POST ``actions`` (health_app).
 
     prometheus_client's own start_http_server serves only the registry, so this builds the same server
     (its WSGI app on wsgiref, a thread per request) with the health paths in front."""
     app = make_wsgi_app(registry)
-    if health is not None:
-        app = health_app(app, health)
+    if health is not None or actions:
+        app = health_app(app, health, actions)
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
         server_class = type("_Server", (_ThreadingServer,), {"address_family": family})

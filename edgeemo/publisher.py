@@ -84,7 +84,7 @@ class PredictionPublisher:
         label: str, landmarks: int, k: Mapping[str, int], bundle: str, latency: Mapping[str, float],
         face: int | None = None, box: Mapping[str, float] | Sequence[float] | None = None,
         pose: Mapping[str, float] | None = None, pose_beyond_training: bool | None = None,
-        explanation: Mapping[str, Any] | None = None,
+        explanation: Mapping[str, Any] | None = None, calibration: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Stamp, check, pack and send one prediction; return the payload sent.
 
@@ -109,7 +109,7 @@ class PredictionPublisher:
             stream=stream, seq=self._seq[key], t_capture=wall - total, t_publish=wall, face_found=face_found,
             scores=scores, label=label, landmarks=landmarks, k=k, bundle=bundle, latency=stages,
             face=face, box=box, pose=pose, pose_beyond_training=pose_beyond_training,
-            explanation=explanation,
+            explanation=explanation, calibration=calibration,
         )
         self._send(key, topic, payload)
         return payload

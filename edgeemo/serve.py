@@ -65,6 +65,7 @@ log = logging.getLogger("edgeemo.serve")
 LANDMARK_COLOUR, BOX_COLOUR, SCORE_COLOUR = (0, 255, 0), (255, 128, 0), (0, 200, 255)
 SCORE_BAR_X, SCORE_BAR_PX = 64, 60
 SCORE_PANEL = (SCORE_BAR_X + SCORE_BAR_PX + 1, 14 + 16 * 6)
+REST_PATH = "/rest"  # POST: "this is rest now" (docs/calibration.md), beside /metrics, /healthz, /readyz
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class ServeOptions:
     explain_every: int = 1  # ... to every n-th prediction, and whenever the label changes
     explain_emotion: str | None = None  # ... of this emotion (None: the top score's)
     explain_landmarks: bool = False  # ... with the approximate landmark-level values
+    calibration: str = "auto"  # a calibrated bundle: "auto" finds each face's rest, "off" uses its uncalibrated models
 
 
 class StreamProcessor:
@@ -100,9 +102,10 @@ class StreamProcessor:
 
     def __init__(self, stream: str, bundle: ModelBundle, classifier: EmotionClassifier | StreamingClassifier, landmarker,
                  publisher: PredictionPublisher, metrics: StreamMetrics, every: int = 1, face_gap_s: float = 0.5,
-                 explain: Callable[[], LiveExplanations] | None = None):
+                 explain: Callable[[StreamingClassifier], LiveExplanations] | None = None, calibration: str = "auto"):
         self.stream, self.bundle, self.classifier = stream, bundle, classifier
-        self.explain = explain  # --explain: makes each face's explanations (edgeemo.live_explanations)
+        self.explain = explain  # --explain: makes a face's explanations for a classifier (edgeemo.live_explanations)
+        self.calibration = calibration  # "auto": a calibrated bundle finds each face's rest; "off": it does not
         self.landmarker, self.publisher, self.metrics = landmarker, publisher, metrics
         self.every, self.face_gap_s = every, face_gap_s
         self.union = bundle.landmarks_union
@@ -115,6 +118,7 @@ class StreamProcessor:
         self.tracker = FaceTracker()
         self.tracks: dict[int, FaceTrack] = {}  # by face id, while the face is in view or briefly missed
         self.last_faces: list[int] = []  # the ids of the faces found in the last frame
+        self._rest_requests: queue.SimpleQueue = queue.SimpleQueue()  # faces asked to take their rest now
 
     def process(self, frame: np.ndarray, captured_at: float, read_s: float) -> list[dict]:
         """Handle one BGR frame; return the predictions published, one per face whose window is ready."""
@@ -125,6 +129,7 @@ class StreamProcessor:
             self._rgb = np.empty_like(frame)
         cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=self._rgb)  # OpenCV decodes BGR, MediaPipe wants RGB
         at = self.frame_time(captured_at)
+        self._take_rest_requests()
         faces = self.landmarker.detect_all(self._rgb)
         normalized = [normalize_landmarks(points) for points in faces]
         ids = self.tracker.update(faces, normalized)
@@ -150,13 +155,25 @@ class StreamProcessor:
                 payloads.append(payload)
         return payloads
 
+    def request_rest(self, face: int | None = None) -> None:
+        """"This is rest now" for one face, or every face in view (None). Thread-safe: the stream's next frame
+        carries it out (the request comes from the HTTP server's thread, or --show's key r)."""
+        self._rest_requests.put(face)
+
+    def _take_rest_requests(self) -> None:
+        while not self._rest_requests.empty():
+            face = self._rest_requests.get()
+            for tracked, track in self.tracks.items():
+                if face is None or tracked == face:
+                    track.request_rest()
+
     def frame_time(self, captured_at: float) -> float:
         """The frame's time in seconds: video time for a file read faster than filmed, else its capture time."""
         return self._frames_seen * self.frame_interval_s if self.frame_interval_s is not None else captured_at
 
     def _start(self, face: int) -> FaceTrack:
         track = FaceTrack(self.stream, face, self.bundle, self.classifier, self.publisher, self.metrics,
-                          self.every, self.face_gap_s, None if self.explain is None else self.explain())
+                          self.every, self.face_gap_s, self.explain, self.calibration)
         self.tracks[face] = track
         self.metrics.track_started(len(self.tracks))
         self.publisher.publish_status(self.stream, "face_found", f"face {face}; {_faces(len(self.tracks))} in view",
@@ -339,14 +356,15 @@ def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
                          for camera, stream in zip(options.cameras, streams))
             for feed in feeds:
                 feed.metrics.watch_frame_age(functools.partial(health.frame_age, feed.stream))
-            server = (serve_metrics(metrics.registry, options.metrics_host, options.metrics_port, health=health)
+            processors: dict[str, StreamProcessor] = {}
+            server = (serve_metrics(metrics.registry, options.metrics_host, options.metrics_port, health=health,
+                                    actions={REST_PATH: functools.partial(_rest_request, processors)})
                       if options.metrics_port else None)
             if server is not None:
                 log.info("metrics on %s, health on %s/healthz and %s/readyz", server.url, server.base_url,
                          server.base_url)
             try:
                 with contextlib.ExitStack() as stack:
-                    processors = {}
                     for feed in feeds:
                         if stop.is_set():
                             break
@@ -355,7 +373,8 @@ def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
                         classifier = make_classifier(bundle, providers, options.threads)
                         processors[feed.stream] = StreamProcessor(feed.stream, bundle, classifier, landmarker,
                                                                   publisher, feed.metrics, options.every,
-                                                                  options.face_gap_s, _explain(options, classifier))
+                                                                  options.face_gap_s, _explain(options, classifier),
+                                                                  options.calibration)
                     if not stop.is_set():
                         for feed in feeds:
                             publisher.publish_status(feed.stream, "started",
@@ -383,6 +402,21 @@ def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
             shutdown.restore()
     failed = [feed for feed in feeds if feed.failure is not None]
     return 1 if failed and not stop.is_set() else 0
+
+
+def _rest_request(processors: dict[str, StreamProcessor], query: dict[str, str]) -> tuple[int, str]:
+    """POST /rest[?stream=S][&face=N]: "this is rest now" for those faces (every face of every stream by
+    default); on the HTTP server's thread, so it only queues the request (StreamProcessor.request_rest)."""
+    stream, face = query.get("stream"), query.get("face")
+    if stream is not None and stream not in processors:
+        return 404, f"stream {stream!r}: no such stream (streams: {', '.join(processors) or 'none started yet'})"
+    if face is not None and not face.isdigit():
+        return 400, f"face {face!r}: expected a face id (a whole number, as in the predictions' face key)"
+    chosen = [processors[stream]] if stream is not None else list(processors.values())
+    for processor in chosen:
+        processor.request_rest(None if face is None else int(face))
+    return 202, f"rest asked of {'face ' + face if face is not None else 'every face'} in " \
+                f"{stream or 'every stream'}; a rest_established status follows for each face in view"
 
 
 def _close_feeds(feeds: list[_Feed]) -> None:
@@ -490,14 +524,21 @@ def _feed(camera: str, stream: str, options: ServeOptions, events: queue.SimpleQ
     return _Feed(stream, source, source.live or options.pace, ready, metrics)
 
 
-def _explain(options: ServeOptions, classifier) -> Callable[[], LiveExplanations] | None:
-    """With --explain: what makes each face's explanations, checked now (a bundle without a streaming pair is
-    a usage error); the faces of a stream share the emotions' graphs, each keeps its own window and rest."""
+def _explain(options: ServeOptions, classifier) -> Callable[[StreamingClassifier], LiveExplanations] | None:
+    """With --explain: what makes a face's explanations for one of the stream's classifiers (a calibrated
+    bundle has two), checked now (a bundle without a streaming pair is a usage error); the faces of a stream
+    share each classifier's emotion graphs, each face keeps its own window."""
     if not options.explain:
         return None
-    make = functools.partial(LiveExplanations, classifier, options.explain_every, threads=options.threads,
-                             emotion=options.explain_emotion, landmarks=options.explain_landmarks, parts={})
-    make()  # refuses a bundle with no streaming pair, before any frame
+    parts: dict[int, dict] = {}  # the graphs of each classifier, by id()
+
+    def make(of: StreamingClassifier) -> LiveExplanations:
+        return LiveExplanations(of, options.explain_every, threads=options.threads, emotion=options.explain_emotion,
+                                landmarks=options.explain_landmarks, parts=parts.setdefault(id(of), {}))
+
+    for checked in (classifier, classifier.uncalibrated):
+        if checked is not None:
+            make(checked)  # refuses a bundle with no streaming pair, before any frame
     return make
 
 
@@ -563,7 +604,8 @@ def draw_overlay(frame: np.ndarray, processor: StreamProcessor) -> np.ndarray:
             cv2.circle(view, (int(x), int(y)), 1 if colours is None else 2, colour, -1)
         x0, y0, x1, y1 = track.last_box.astype(int)
         cv2.rectangle(view, (x0, y0), (x1, y1), BOX_COLOUR, 1)
-        cv2.putText(view, f"face {face} {track.last_label or ''}", (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX,
+        rest = "" if track.rest is None else " (rest)" if track.rest.calibrated else " (finding rest)"
+        cv2.putText(view, f"face {face} {track.last_label or ''}{rest}", (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX,
                     0.5, BOX_COLOUR, 1)
         if track.last_scores is None:
             continue
@@ -595,6 +637,9 @@ def _show(frame: np.ndarray, processor: StreamProcessor) -> bool:
     """Show the overlay in the stream's window; True when the user pressed q."""
     try:
         cv2.imshow(f"edgeemo {processor.stream}", draw_overlay(frame, processor))
-        return (cv2.waitKey(1) & 0xFF) == ord("q")
+        key = cv2.waitKey(1) & 0xFF
+        if key == ord("r"):  # "this is rest now" for every face in view
+            processor.request_rest()
+        return key == ord("q")
     except cv2.error as exc:
         raise EdgeemoError(f"--show: cannot open a window here ({str(exc).splitlines()[0][:80]})") from None

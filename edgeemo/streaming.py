@@ -15,6 +15,7 @@ import numpy as np
 
 from edgeemo.bundle import ModelBundle
 from edgeemo.classifier import EmotionClassifier, fuse
+from edgeemo.errors import EdgeemoError
 from edgeemo.streaming_graphs import ENCODER_INPUT, HEAD_INPUT
 from edgeemo.timebuffer import TimedBuffer
 
@@ -26,6 +27,8 @@ MAX_FPS = 240.0  # the buffer keeps one window's worth of frames up to this came
 
 class StreamingClassifier:
     """The fused pair of a bundle. Not thread-safe: one per thread, as EmotionClassifier."""
+
+    uncalibrated = None  # a calibrated bundle's uncalibrated classifier (edgeemo.streaming.make_classifier)
 
     def __init__(self, bundle: ModelBundle, providers: tuple[str, ...] = ("CPUExecutionProvider",), threads: int = 1):
         import onnxruntime
@@ -112,10 +115,17 @@ class TimedWindow:
 
 def make_classifier(bundle: ModelBundle, providers: tuple[str, ...] = ("CPUExecutionProvider",), threads: int = 1,
                     *, streaming: bool | None = None) -> StreamingClassifier | EmotionClassifier:
-    """The bundle's fused pair if it has one (``streaming`` None or True), else its per-emotion models."""
+    """The bundle's fused pair if it has one (``streaming`` None or True), else its per-emotion models.
+
+    A calibrated bundle's classifier carries its uncalibrated bundle's as ``uncalibrated`` (served while a
+    face's rest is unknown, edgeemo.face_track); otherwise ``uncalibrated`` is None."""
     if streaming is None:
         streaming = bundle.streaming is not None
-    if streaming:
-        return StreamingClassifier(bundle, providers, threads)
-    return EmotionClassifier(bundle, providers, threads)
-
+    if bundle.calibrated and not streaming:
+        raise EdgeemoError(f"{bundle.path}: a calibrated bundle is served by its fused streaming pair only "
+                           "(it has none, or the per-emotion models were asked for)")
+    classifier = StreamingClassifier(bundle, providers, threads) if streaming else EmotionClassifier(
+        bundle, providers, threads)
+    classifier.uncalibrated = (make_classifier(bundle.uncalibrated, providers, threads) if bundle.calibrated
+                               else None)
+    return classifier

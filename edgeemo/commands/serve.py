@@ -59,8 +59,12 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--fast", action="store_true", help="read files as fast as possible (every frame processed)")
     p.add_argument("--loop", action="store_true", help="play video files again from the start when they end")
     p.add_argument("--face-gap", type=_seconds, default=0.5, metavar="SECONDS",
-                   help="a face gone longer than this ends its track and window; back, it is a new face "
+                   help="a face gone longer than this ends its track, window and rest; back, it is a new face "
                         "(default 0.5; video time with --fast)")
+    p.add_argument("--calibration", choices=("auto", "off"), default="auto",
+                   help="with a calibrated bundle: auto judges each face against its own resting face, found "
+                        "in its first still, expressionless second (POST /rest on the metrics port, or r with "
+                        "--show, sets it now); off: the bundle's uncalibrated models only (default auto)")
     p.add_argument("--max-faces", type=positive_int, default=4, metavar="N",
                    help="follow up to N faces per stream, each with its own id, window and predictions (default 4)")
     p.add_argument("--sndhwm", type=positive_int, default=100, help="messages queued per slow subscriber")
@@ -103,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
             network_timeout_s=args.network_timeout, stale_s=args.stale_after, loop=args.loop,
             explain=args.explain, explain_every=args.explain_every,
             explain_emotion=args.explain_emotion, explain_landmarks=args.explain_landmarks,
+            calibration=args.calibration,
         ), shutdown)
     finally:
         shutdown.restore()
