@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edgeemo.calibration import ABSOLUTE, REPRESENTATIONS
 from edgeemo.commands.common import DEFAULT_FRAMES, import_offline, positive_int
 
 
@@ -31,6 +32,12 @@ def register(verbs: argparse._SubParsersAction) -> None:
         help="where the action units come from: hand-set fields (default) or ICT FaceKit's captured blendshapes "
              "(docs/action-units.md); both keep the smile fitted to real faces",
     )
+    synth.add_argument(
+        "--representation", choices=REPRESENTATIONS, default=ABSOLUTE,
+        help="what the windows hold: the normalised face (absolute, the default) or the face relative to the "
+             "rest the runtime's estimator finds on a lead-in filmed before each window (rest-relative/v1: the "
+             "data for a calibrated bundle)",
+    )
     synth.set_defaults(handler=run_synth)
 
     for name, helptext, path_help in (
@@ -51,6 +58,7 @@ def run_synth(args: argparse.Namespace) -> int:
     synth.synthesize(
         out=args.out, sequences=args.sequences, subjects=args.subjects, test_fraction=args.test_fraction,
         frames=args.frames, windows=windows, seed=args.seed, action_units=args.action_units,
+        representation=args.representation,
     )
     return 0
 

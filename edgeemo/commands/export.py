@@ -31,12 +31,16 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=_threshold, default=None, metavar="P",
                    help="one decision threshold for every emotion, in (0, 1) (default: each emotion's own, the "
                         "cut with the best balanced accuracy on its validation windows)")
+    p.add_argument("--uncalibrated", type=Path, default=None, metavar="PATH",
+                   help="for a run trained on rest-relative data (edgeemo data synth --representation "
+                        "rest-relative/v1): the absolute bundle served until a face's rest is known, copied whole "
+                        "into the new bundle's uncalibrated/ (e.g. edgeemo/models/default)")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     export = import_offline("offline.export.export")
     bundle = export.export_bundle(args.run, args.data, args.out, k=args.k, arch=args.arch, bundle_id=args.id,
-                                  threshold=args.threshold)
+                                  threshold=args.threshold, uncalibrated=args.uncalibrated)
     print(bundle.summary())
     return 0

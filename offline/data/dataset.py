@@ -10,8 +10,12 @@ docs/contracts/dataset.md; this module is its reader and writer. ``.npz`` arrays
   split    str     [N]             "train", "test", or "" (optional: default "")
   meta     str                     JSON: P, frame_stride, normalization, extractor, how it was made;
                                    fps (optional): the camera frame rate the windows assume, which an
-                                   export states in the bundle as frame_interval_s (absent: 30)
-  schema_version  int              SCHEMA_VERSION (optional: a file without it is version 1)
+                                   export states in the bundle as frame_interval_s (absent: 30);
+                                   representation (optional, absent: "absolute"): "rest-relative/v1" when
+                                   X holds each face relative to its rest (edgeemo.calibration.rest_relative),
+                                   with rest_estimator, the RestSettings dict that found those rests
+  schema_version  int              1, or 2 for rest-relative data (a version-1 reader would take those
+                                   displacements for absolute faces); optional: a file without it is version 1
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeemo.calibration import ABSOLUTE, REPRESENTATIONS, RestSettings
 from edgeemo.emotions import EMOTIONS, NEUTRAL_INDEX, emotion_name
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import N_LANDMARKS
@@ -33,7 +38,9 @@ SPLITS = ("train", "test", "")
 REQUIRED_META = ("P", "frame_stride", "normalization", "extractor")
 # Raised when a reader of an older version could misread a file (docs/contracts/dataset.md); files
 # written before the version was stored have the version 1 layout, so a missing version reads as 1.
-SCHEMA_VERSION = 1
+# 2: X may hold faces relative to each person's rest (meta representation). Absolute data is still written
+# as 1, so that older readers keep reading it.
+SCHEMA_VERSION = 2
 
 
 @dataclass
@@ -62,6 +69,16 @@ class LandmarkDataset:
     def frames(self) -> int:
         return self.X.shape[1]
 
+    @property
+    def representation(self) -> str:
+        """What X holds: "absolute" normalised faces, or "rest-relative/v1" (edgeemo.calibration)."""
+        return self.meta.get("representation", ABSOLUTE)
+
+    @property
+    def schema_version(self) -> int:
+        """The lowest version that reads this data right: 1 for absolute faces, 2 once they are rest-relative."""
+        return 1 if self.representation == ABSOLUTE else SCHEMA_VERSION
+
     def validate(self, where: str = "dataset") -> None:
         """Raise EdgeemoError naming the first field that breaks the contract."""
         n = len(self.y)
@@ -85,6 +102,14 @@ class LandmarkDataset:
             raise EdgeemoError(f"{where}: field meta lacks {', '.join(missing)}")
         if self.meta["P"] != self.X.shape[1]:
             raise EdgeemoError(f"{where}: meta P={self.meta['P']} but X has {self.X.shape[1]} frames")
+        if self.representation not in REPRESENTATIONS:
+            raise EdgeemoError(f"{where}: meta representation is {self.representation!r}, expected one of "
+                               f"{', '.join(REPRESENTATIONS)}")
+        if self.representation != ABSOLUTE:
+            settings = self.meta.get("rest_estimator")
+            if not isinstance(settings, dict):
+                raise EdgeemoError(f"{where}: meta rest_estimator is missing (rest-relative data states its estimator)")
+            RestSettings.from_dict(settings, f"{where}: meta rest_estimator")
         train = set(self.subject[self.split == "train"])
         shared = train & set(self.subject[self.split == "test"])
         if shared:
@@ -95,7 +120,7 @@ class LandmarkDataset:
         atomic_save_npz(
             path, X=self.X, y=self.y, subject=self.subject, source=self.source, segment=self.segment,
             split=self.split, meta=np.array(json.dumps(self.meta, sort_keys=True)),
-            schema_version=np.array(SCHEMA_VERSION, dtype=np.int64),
+            schema_version=np.array(self.schema_version, dtype=np.int64),
         )
 
     @classmethod
@@ -108,7 +133,7 @@ class LandmarkDataset:
                 arrays = {k: data[k] for k in data.files}
         except (OSError, ValueError) as exc:
             raise EdgeemoError(f"{path}: not a readable .npz dataset ({exc})") from None
-        _check_version(arrays, path)
+        version = _check_version(arrays, path)
         for key in ("X", "y", "subject", "source", "meta"):
             if key not in arrays:
                 raise EdgeemoError(f"{path}: field {key} is missing")
@@ -123,6 +148,9 @@ class LandmarkDataset:
             meta=meta,
         )
         dataset.validate(str(path))
+        if version < dataset.schema_version:
+            raise EdgeemoError(f"{path}: meta representation {dataset.representation} needs schema_version "
+                               f"{dataset.schema_version}, the file says {version}")
         return dataset
 
     def subset(self, mask: np.ndarray) -> "LandmarkDataset":
@@ -155,11 +183,11 @@ class LandmarkDataset:
         return "\n".join(lines)
 
 
-def _check_version(arrays: dict, path: Path) -> None:
-    """Refuse a file from a newer edgeemo, whose layout this reader could misread; arrays it does not know
-    are ignored (adding one keeps the version)."""
+def _check_version(arrays: dict, path: Path) -> int:
+    """The file's version; refuse a file from a newer edgeemo, whose layout this reader could misread (arrays
+    it does not know are ignored: adding one keeps the version)."""
     if "schema_version" not in arrays:
-        return
+        return 1
     value = arrays["schema_version"]
     if value.shape != () or not np.issubdtype(value.dtype, np.integer):
         raise EdgeemoError(f"{path}: field schema_version should be one integer, got {value!r}")
@@ -170,3 +198,4 @@ def _check_version(arrays: dict, path: Path) -> None:
         )
     if version < 1:
         raise EdgeemoError(f"{path}: schema_version {version} is not a valid version")
+    return version

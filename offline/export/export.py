@@ -6,6 +6,11 @@ validation windows (or one fixed threshold for every emotion); then the fused st
 checked against Keras too (offline/streaming_export.py). The bundle is assembled in a temporary
 folder beside ``out`` and renamed into place, so a failed export leaves an earlier bundle untouched.
 The bundle's contract: docs/contracts/bundle.md.
+
+A run trained on rest-relative data (dataset meta ``representation``) becomes a calibrated bundle (schema 2):
+its manifest states the representation and the rest estimator's settings (from the dataset's meta), and
+the absolute bundle served until a face's rest is known (``uncalibrated``, e.g. the shipped default) is
+copied whole into its ``uncalibrated/`` sub-folder.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from tqdm import tqdm
 
 from edgeemo import __version__
 from edgeemo.bundle import ModelBundle, load_bundle, write_manifest
+from edgeemo.calibration import ABSOLUTE
 from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
 from edgeemo.io import replace_folder
@@ -27,10 +33,11 @@ from offline.data.dataset import LandmarkDataset
 from offline.export.onnx_export import INPUT_NAME, check_parity, export_onnx
 from offline.training.evaluate import binary_labels
 from offline.training.run_folder import Job, RunFolder
-from offline.export.streaming_export import add_checked_pair
+from offline.export.streaming_export import add_checked_pair, frame_interval
 
 PARITY_WINDOWS = 64  # held-out windows the parity check runs on
 THRESHOLD_RANGE = (0.05, 0.95)  # a threshold at the edge of (0, 1) would make a model always or never fire
+UNCALIBRATED = "uncalibrated"  # a calibrated bundle's sub-folder holding its absolute fallback bundle
 
 
 def finished_seeds(run: RunFolder, arch: str, k: int, emotion: str) -> list[Job]:
@@ -78,14 +85,22 @@ def decision_threshold(predictions: dict[str, np.ndarray], emotion: str, thresho
 
 
 def export_bundle(run_dir: str | Path, data: str | Path, out: str | Path, *, k: int, arch: str = "t-emo",
-                  bundle_id: str | None = None, threshold: float | None = None, progress: bool = True) -> ModelBundle:
-    """Write the bundle; ``threshold`` None chooses each emotion's on its validation windows."""
+                  bundle_id: str | None = None, threshold: float | None = None,
+                  uncalibrated: str | Path | None = None, progress: bool = True) -> ModelBundle:
+    """Write the bundle; ``threshold`` None chooses each emotion's on its validation windows. ``uncalibrated``:
+    the absolute bundle a rest-relative run's bundle falls back on (required for those, refused for others)."""
     run, config, dataset = open_trained_run(run_dir, data)
+    fallback = uncalibrated_bundle(dataset, data, uncalibrated)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; a bundle is read by whoever runs serve
     try:
+        calibration = {}
+        if fallback is not None:  # first: the manifest names it, and every load of the staging folder reads it
+            shutil.copytree(fallback.path, staging / UNCALIBRATED)
+            calibration = {"representation": dataset.representation,
+                           "rest_estimator": dataset.meta["rest_estimator"], "uncalibrated": UNCALIBRATED}
         models, accuracy, hyperparameters, keras_models = {}, {}, {}, {}
         for emotion in tqdm(EMOTIONS, desc="export", unit="model", disable=not progress):
             job = best_job(run, arch, k, emotion)
@@ -115,6 +130,7 @@ def export_bundle(run_dir: str | Path, data: str | Path, out: str | Path, *, k: 
             "accuracy": accuracy,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "edgeemo_version": __version__,
+            **calibration,
         })
         load_bundle(staging)  # the runtime's own checks, before anything replaces ``out``
         add_checked_pair(staging, keras_models, dataset.meta)  # the fused streaming pair (docs/streaming.md)
@@ -122,6 +138,28 @@ def export_bundle(run_dir: str | Path, data: str | Path, out: str | Path, *, k: 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return load_bundle(out)
+
+
+def uncalibrated_bundle(dataset: LandmarkDataset, data: str | Path,
+                        path: str | Path | None) -> ModelBundle | None:
+    """The checked fallback bundle at ``path`` for a rest-relative dataset (None for an absolute one)."""
+    if dataset.representation == ABSOLUTE:
+        if path is not None:
+            raise EdgeemoError(f"--uncalibrated: {data} holds absolute faces; only a bundle trained on "
+                               f"rest-relative data falls back on an uncalibrated one")
+        return None
+    if path is None:
+        raise EdgeemoError(f"--uncalibrated: {data} holds {dataset.representation} faces; give the absolute bundle "
+                           f"to serve until a face's rest is known (--uncalibrated PATH, e.g. edgeemo/models/default)")
+    bundle = load_bundle(path)
+    if bundle.calibrated:
+        raise EdgeemoError(f"--uncalibrated: {path} is a calibrated bundle; the fallback must read absolute faces")
+    window = (dataset.frames, _frame_stride(dataset), frame_interval(dataset.meta))
+    if (bundle.frames, bundle.frame_stride) != window[:2] or abs(bundle.frame_interval_s - window[2]) > 1e-9:
+        raise EdgeemoError(f"--uncalibrated: {path} has windows of {bundle.frames} frames, stride {bundle.frame_stride} "
+                           f"at {1 / bundle.frame_interval_s:g} fps; this export's are {window[0]} frames, stride "
+                           f"{window[1]} at {1 / window[2]:g} fps")
+    return bundle
 
 
 def open_trained_run(run_dir: str | Path, data: str | Path) -> tuple[RunFolder, dict, LandmarkDataset]:
@@ -155,5 +193,6 @@ def _data_summary(dataset: LandmarkDataset, data, config: dict) -> dict:
         "file": Path(data).name, "fingerprint": config["data"]["fingerprint"], "windows": len(dataset),
         "subjects": len(set(dataset.subject)), "extractor": meta.get("extractor"),
         "generator": meta.get("generator"), "seed": meta.get("seed"),
+        **({"representation": dataset.representation} if dataset.representation != ABSOLUTE else {}),
         "segments": {s: int((dataset.segment == s).sum()) for s in sorted(set(dataset.segment))},
     }

@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from edgeemo.calibration import ABSOLUTE, REPRESENTATIONS
 from edgeemo.emotions import EMOTIONS, NEUTRAL_INDEX
 from edgeemo.errors import EdgeemoError
 from offline.synth.unit_sources import check_source
@@ -33,6 +34,7 @@ class Settings:
     windows: tuple[str, ...] = WINDOW_KINDS
     seed: int = 0
     action_units: str = "hand"  # offline.synth.unit_sources
+    representation: str = ABSOLUTE  # or "rest-relative/v1": each window relative to its lead-in's rest (generate)
 
     def check(self) -> None:
         """Raise EdgeemoError naming the flag of the first bad setting."""
@@ -50,12 +52,17 @@ class Settings:
         if len(set(self.windows)) != len(self.windows):
             raise EdgeemoError(f"--windows: a window kind is given twice in {','.join(self.windows)}")
         check_source(self.action_units)
+        if self.representation not in REPRESENTATIONS:
+            raise EdgeemoError(f"--representation: unknown representation {self.representation!r} "
+                               f"(expected one of {', '.join(REPRESENTATIONS)})")
 
     def as_meta(self) -> dict:
         meta = {"sequences": self.sequences, "subjects": self.subjects, "test_fraction": self.test_fraction,
                 "frames": self.frames, "windows": list(self.windows), "seed": self.seed}
         if self.action_units != "hand":  # the default's metadata stays as it was before the option
             meta["action_units"] = self.action_units
+        if self.representation != ABSOLUTE:  # likewise
+            meta["representation"] = self.representation
         return meta
 
 

@@ -67,14 +67,18 @@ def head_poses(rng: np.random.Generator, frames: int, setup: Setup) -> np.ndarra
     return np.radians(base + motion)
 
 
-def film(rng: np.random.Generator, faces: np.ndarray, setup: Setup) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels [T, 468, 2] of face-frame faces [T, 468, 3] (NaN where the face was lost), and the lost mask [T]."""
+def film(rng: np.random.Generator, faces: np.ndarray, setup: Setup,
+         turn: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels [T, 468, 2] of face-frame faces [T, 468, 3] (NaN where the face was lost), and the lost mask [T].
+
+    ``turn``: radians [T, 3] (yaw, pitch, roll) added to the head's pose, a deliberate turn on top of its motion."""
     frames = len(faces)
     face_px = rng.uniform(*setup.face_px)
     strength = rng.uniform(*setup.perspective)
     margin = 0.6 * face_px
     centre = np.array([rng.uniform(margin, IMAGE_WIDTH - margin), rng.uniform(margin, IMAGE_HEIGHT - margin)])
-    turned = faces @ np.swapaxes(rotations(head_poses(rng, frames, setup)), 1, 2)
+    pose = head_poses(rng, frames, setup)
+    turned = faces @ np.swapaxes(rotations(pose if turn is None else pose + turn), 1, 2)
     perspective = 1.0 / (1.0 + turned[..., 2:] * strength)
     pixels = centre + face_px * turned[..., :2] * perspective
     pixels += face_px * tracker_jitter(rng, frames, pixels.shape[1])
