@@ -8,7 +8,8 @@ canonical face is also what Integrated Gradients and the live explanations take 
 so "relative to the canonical rest" becomes "what changed from your own resting face".
 
 ``RestEstimator`` finds the rest of one tracked face from its normalised landmarks:
-- **bootstrap**: the rest is first set once ``bootstrap_s`` seconds of the face are *still* (the median
+- **bootstrap**: the rest is first set once ``bootstrap_s`` seconds of the face since its last vetoed window
+  are *still* (the median
   frame's RMS distance from the per-landmark median is at most ``still_rms``: an onset or speech is not,
   a blink is outvoted) and the uncalibrated model does not see an expression in them (no emotion scores
   its emotion's ``veto`` or more). The rest is the per-landmark median of those frames.
@@ -110,6 +111,7 @@ class RestEstimator:
         self._times = np.full(HISTORY_FRAMES, -np.inf)
         self._next = 0  # where the next frame goes in the history ring
         self._first_at: float | None = None
+        self._vetoed_at = -np.inf  # the last frame whose window the uncalibrated models vetoed
         self.rest: np.ndarray | None = None  # [L, 2] once established
         self.frames = 0  # frames behind the estimate (the bootstrap's, then every frame that moved it)
         self.established_at: float | None = None
@@ -130,8 +132,11 @@ class RestEstimator:
             self._first_at = at
         self._next = (self._next + 1) % HISTORY_FRAMES
         if self.rest is None:
-            if scores is None or bool((np.asarray(scores) >= self._veto).any()):
-                return False  # no verdict yet, or an expression: never the rest
+            if scores is None:
+                return False  # no verdict on these frames yet
+            if bool((np.asarray(scores) >= self._veto).any()):
+                self._vetoed_at = at  # an expression: its frames, and the window's before them, are not rest
+                return False
             recent = self._recent(at)
             if recent is None or not self._still(recent):
                 return False
@@ -165,9 +170,10 @@ class RestEstimator:
 
     def _recent(self, at: float, need_full: bool = True) -> np.ndarray | None:
         """The frames of the last ``bootstrap_s`` seconds; None when there are none, or (``need_full``) when
-        the face has not been seen that long yet."""
+        the face has not been seen that long yet, or a window was vetoed since: the verdict lags the frames
+        by up to a window, so the rest comes from frames after the last vetoed window only."""
         since = at - self.settings.bootstrap_s
-        if need_full and (self._first_at is None or self._first_at > since + 1e-9):
+        if need_full and (self._first_at is None or max(self._first_at, self._vetoed_at) > since + 1e-9):
             return None
         chosen = self._times > since - 1e-9
         return self._history[chosen] if chosen.any() else None

@@ -371,10 +371,10 @@ def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
                         # Each stream its own face tracker and models: neither holds state another may see.
                         landmarker = stack.enter_context(MultiFaceLandmarker(options.max_faces))
                         classifier = make_classifier(bundle, providers, options.threads)
+                        explain = explanation_factory(options, classifier)
                         processors[feed.stream] = StreamProcessor(feed.stream, bundle, classifier, landmarker,
                                                                   publisher, feed.metrics, options.every,
-                                                                  options.face_gap_s, _explain(options, classifier),
-                                                                  options.calibration)
+                                                                  options.face_gap_s, explain, options.calibration)
                     if not stop.is_set():
                         for feed in feeds:
                             publisher.publish_status(feed.stream, "started",
@@ -524,7 +524,7 @@ def _feed(camera: str, stream: str, options: ServeOptions, events: queue.SimpleQ
     return _Feed(stream, source, source.live or options.pace, ready, metrics)
 
 
-def _explain(options: ServeOptions, classifier) -> Callable[[StreamingClassifier], LiveExplanations] | None:
+def explanation_factory(options: ServeOptions, classifier) -> Callable[[StreamingClassifier], LiveExplanations] | None:
     """With --explain: what makes a face's explanations for one of the stream's classifiers (a calibrated
     bundle has two), checked now (a bundle without a streaming pair is a usage error); the faces of a stream
     share each classifier's emotion graphs, each face keeps its own window."""

@@ -92,7 +92,7 @@ def test_show_colours_the_regions_that_moved_the_score(london_dev):
     with PredictionPublisher("tcp://127.0.0.1:*") as publisher, FaceMeshLandmarker(static=False) as landmarker:
         processor = StreamProcessor("show", bundle, classifier, landmarker, publisher,
                                     Metrics(CollectorRegistry()).stream("show"),
-                                    explain=lambda: LiveExplanations(classifier))
+                                    explain=LiveExplanations)
         for i in range(45):
             processor.process(face, i / 30, 0.0)
     (track,) = processor.tracks.values()  # the one face in view

@@ -8,7 +8,6 @@ tracker and ring buffer carrying on across the loop point as they would on a cam
 
 from __future__ import annotations
 
-import functools
 import time
 from pathlib import Path
 
@@ -34,8 +33,7 @@ def run_pipeline(bundle_path: Path, video: Path, budget_s: float, *, streaming: 
     per-emotion models (False), or what serve picks for the bundle (None); ``explain_every``: as serve's
     --explain-every (None: no --explain)."""
     from edgeemo.landmarker import FaceMeshLandmarker
-    from edgeemo.live_explanations import LiveExplanations
-    from edgeemo.serve import StreamProcessor
+    from edgeemo.serve import ServeOptions, StreamProcessor, explanation_factory
 
     bundle = load_bundle(bundle_path)
     stages: dict[str, list[float]] = {key: [] for key in LATENCY_KEYS}
@@ -44,8 +42,8 @@ def run_pipeline(bundle_path: Path, video: Path, budget_s: float, *, streaming: 
     # No subscriber: a message is built, packed and handed to ZeroMQ as in serve, then dropped.
     with PredictionPublisher("tcp://127.0.0.1:*") as publisher, FaceMeshLandmarker(static=False) as landmarker:
         classifier = make_classifier(bundle, threads=1, streaming=streaming)
-        explain = None if explain_every is None else functools.partial(LiveExplanations, classifier, explain_every,
-                                                                        parts={})
+        explain = explanation_factory(ServeOptions(explain=explain_every is not None,
+                                                   explain_every=explain_every or 1), classifier)
         processor = StreamProcessor(STREAM, bundle, classifier, landmarker, publisher,
                                     Metrics(CollectorRegistry()).stream(STREAM), explain=explain)
         started, cpu_started = time.perf_counter(), time.process_time()
