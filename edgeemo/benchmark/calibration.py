@@ -1,0 +1,120 @@
+"""What per-person calibration costs per frame and face, beside the rest of the per-frame work.
+
+    python -m edgeemo.benchmark.calibration [--frames 3000] [--out bench/results]   # writes calibration.{json,md}
+
+Times, with time.perf_counter after a warm-up, what a face track of a calibrated bundle does per frame on
+top of an absolute one (edgeemo.face_track): once calibrated, the estimator's follow step (``observe`` of a
+frame called neutral) and making the frame rest-relative; while bootstrapping, an attempt (a median over
+the last second's frames, made on each window the uncalibrated models do not veto: usually once) and a
+vetoed frame (just kept). The face: a London dev resting face's MediaPipe landmarks
+(offline/resources/london-dev/landmarks.npz), normalised, with the synthetic tracker's jitter per frame.
+The bundle's union is the default bundle's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from edgeemo.bundle import load_bundle
+from edgeemo.calibration import RestEstimator, canonical_face
+from edgeemo.info import DEFAULT_BUNDLE
+from edgeemo.io import atomic_write_json, atomic_write_text
+from edgeemo.normalize import normalize_landmarks
+
+LANDMARKS = Path(__file__).resolve().parents[2] / "offline" / "resources" / "london-dev" / "landmarks.npz"
+JITTER = 0.0025  # face heights, as offline.synth.render's tracker
+FPS = 30.0
+TARGET_MS = 0.05  # the calibration issue's budget per frame per face
+
+
+def _face_held(frames: int, seed: int = 0) -> np.ndarray:
+    """float32 [frames, 468, 2]: the first London dev resting face, normalised, with tracker jitter per frame."""
+    with np.load(LANDMARKS) as data:
+        rest = data["landmarks"][data["expression"] == "neutral"][0, :, :2]
+    face = normalize_landmarks(rest * 480.0)  # the photos' landmarks are in [0, 1] of a 480 px square
+    rng = np.random.default_rng(seed)
+    return (face + rng.normal(0.0, JITTER, (frames, *face.shape))).astype(np.float32)
+
+
+def _percentiles(seconds: list[float]) -> dict:
+    ms = np.array(seconds) * 1000.0
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
+            "mean_ms": float(ms.mean()), "n": len(ms)}
+
+
+def measure(frames: int) -> dict:
+    bundle = load_bundle(DEFAULT_BUNDLE)
+    union = bundle.landmarks_union
+    canonical = canonical_face(union)
+    person = _face_held(frames)  # one person at rest: the estimator follows it
+
+    calibrated = RestEstimator(468)
+    for i in range(40):
+        calibrated.observe(person[i], i / FPS, scores=np.zeros(6))
+    assert calibrated.calibrated
+    follow = []
+    for i in range(40, frames):
+        started = time.perf_counter()
+        calibrated.observe(person[i], i / FPS, neutral=True)
+        offset = canonical - calibrated.rest[union]
+        _ = person[i][union] + offset
+        follow.append(time.perf_counter() - started)
+
+    attempts, vetoed = [], []
+    veto = np.full(6, 0.99, np.float32)
+    for i in range(frames // 40):
+        estimator = RestEstimator(468)
+        for j in range(31):
+            estimator.observe(person[j], j / FPS, scores=None)
+        started = time.perf_counter()
+        estimator.observe(person[31], 31 / FPS, scores=veto)
+        vetoed.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        estimator.observe(person[32], 2.5, scores=np.zeros(6))  # past the veto by a second: an attempt
+        attempts.append(time.perf_counter() - started)
+    result = {
+        "calibrated_frame": _percentiles(follow[100:]),
+        "bootstrap_attempt": _percentiles(attempts[5:]),
+        "vetoed_frame": _percentiles(vetoed[5:]),
+        "union": len(union), "target_ms": TARGET_MS,
+        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    result["within_target"] = result["calibrated_frame"]["p50_ms"] <= TARGET_MS
+    return result
+
+
+def markdown(result: dict) -> str:
+    rows = [f"| {name.replace('_', ' ')} | {result[name]['p50_ms']:.4f} | {result[name]['p99_ms']:.4f} | "
+            f"{result[name]['n']} |" for name in ("calibrated_frame", "vetoed_frame", "bootstrap_attempt")]
+    return "\n".join([
+        "# Calibration's cost per frame and face", "",
+        f"Rest estimator on 468 landmarks, the default bundle's union of {result['union']}; target "
+        f"{result['target_ms']} ms per frame per face (met: {result['within_target']}).", "",
+        "| step | p50 ms | p99 ms | n |", "|---|---|---|---|", *rows, "",
+        "A calibrated frame: the follow step and the rest-relative face. A vetoed frame: kept in the history. "
+        "A bootstrap attempt: the median of the last second (usually once per face).", "",
+        f"Measured {result['date']}; `python -m edgeemo.benchmark.calibration` reproduces it.", "",
+    ])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=3000)
+    parser.add_argument("--out", type=Path, default=Path("bench/results"),
+                        help="results folder (default bench/results, from the repository root)")
+    args = parser.parse_args(argv)
+    result = measure(args.frames)
+    atomic_write_json(args.out / "calibration.json", result)
+    atomic_write_text(args.out / "calibration.md", markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
