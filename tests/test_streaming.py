@@ -57,7 +57,7 @@ def run_stream(bundle, classifier, frames_and_times) -> list[dict]:
                                     Metrics(CollectorRegistry()).stream("test"))
         for frame, at in frames_and_times:
             for payload in processor.process(frame, at, 0.0):  # one face in view: at most one prediction
-                timed = processor.tracks[payload["face"]].timed
+                timed = processor.tracks[payload["face"]].path.timed
                 records.append({"end": at, "label": payload["label"],
                                 "scores": np.array(list(payload["scores"].values())),
                                 "picked": None if timed is None else timed.picked.copy()})
@@ -138,7 +138,7 @@ def test_a_stall_is_refused_and_counted_not_stretched(bundle, clip_frames):
         for frame, at in zip(clip_frames, times):
             published.append(bool(processor.process(frame, at, 0.0)))
             (track,) = processor.tracks.values()  # the clip's one face, followed throughout
-            reasons.append(track.timed.refused)
+            reasons.append(track.path.timed.refused)
     assert all(published[30:36])  # the window filled after one second, before the stall
     after = published[36:]
     refused = after.index(True)
