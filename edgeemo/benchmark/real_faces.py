@@ -72,8 +72,9 @@ class Timeline:
 
     @property
     def truth(self) -> list[str]:
-        """Per frame: happiness from a transition's midpoint on (alpha >= 0.5), else neutral."""
-        return [HAPPY if a >= 0.5 else NEUTRAL for a in self.alpha]
+        """Per frame: happiness where the smile is at least half way (a transition's midpoint frame, alpha 0.5,
+        counts as the smile), else neutral."""
+        return [HAPPY if a >= 0.5 - 1e-9 else NEUTRAL for a in self.alpha]
 
 
 def _ramp(frames: int) -> np.ndarray:
