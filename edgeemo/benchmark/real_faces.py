@@ -299,7 +299,7 @@ def evaluate(models: list[Path], london_dev: Path, kinds: list[str], people: int
             del clips
     results = []
     for bundle, model, clips in zip(bundles, models, per):
-        results.append({"bundle": bundle.bundle_id, "path": str(model), "calibrated": bool(bundle.calibrated),
+        results.append({"bundle": bundle.bundle_id, "path": _shown(model), "calibrated": bool(bundle.calibrated),
                         "window_s": bundle.window_s,
                         "clips": {kind: summarise(kind, clips[kind], bundle.window_s) for kind in kinds},
                         "per_person": clips})
@@ -309,6 +309,14 @@ def evaluate(models: list[Path], london_dev: Path, kinds: list[str], people: int
             "fps": FPS, "bundles": results, "still_smile_vs_absolute": _still_vs_absolute(results),
             "machine": {"python": platform.python_version(), "platform": platform.platform()},
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def _shown(path: Path) -> str:
+    """A bundle's path as the record shows it: from the checkout's root where it lies inside it."""
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
 
 
 def _runs(labels: list[str | None]) -> list[list]:
@@ -391,6 +399,8 @@ def markdown(result: dict) -> str:
     if still:
         lines += ["", f"Clip s, end label the same as {still['reference']}'s (the uncalibrated label kept): " +
                   ", ".join(f"{k} {v} of {n}" for k, v in still["same_end_label"].items()) + "."]
+    if result.get("note"):
+        lines += ["", f"Note: {result['note']}."]
     lines += ["", f"Measured {result['date']}; `python -m edgeemo.benchmark.real_faces "
               + " ".join(f"--model {b['path']}" for b in bundles) + f" --clips {','.join(kinds)}"
               + (f" --people {n}" if n != 50 else "") + "` reproduces it.", ""]
@@ -410,7 +420,10 @@ def figure(result: dict, path: Path, people_shown: int = 3) -> None:
 
     bundles, kinds = result["bundles"], list(result["clips"])
     shown = next((k for k in ("c", "b", "d", "a", "s") if k in kinds), kinds[0])
-    faces = [p["face"] for p in bundles[0]["per_person"][shown][:people_shown]]
+    # The first person, then those wrong longest under the first bundle: what goes wrong, not only what works.
+    played = bundles[0]["per_person"][shown]
+    worst = sorted(played[1:], key=lambda p: -p["longest_wrong_run_s"])
+    faces = [p["face"] for p in (played[:1] + worst)[:people_shown]]
     fig = plt.figure(figsize=(11, 4.2 + 0.35 * len(faces) * (len(bundles) + 1)))
     grid = fig.add_gridspec(2, 2, height_ratios=[3, 0.6 * len(faces) * (len(bundles) + 1)])
     x = np.arange(len(kinds))
