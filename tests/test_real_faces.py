@@ -141,3 +141,23 @@ def test_clip_frames_follow_the_script(london_dev):
     assert np.abs(frames[3].astype(int) - smiling).mean() < 1.0
     assert np.array_equal(frames[4], turn(frames[3], ps, 10.0))
     assert np.abs(frames[4].astype(int) - frames[3]).mean() > 1.0
+
+
+def test_a_clip_plays_through_serve_per_frame_path_in_video_time(london_dev):
+    """The runtime's own path (StreamProcessor, MediaPipe tracking, the default bundle, a real publisher):
+    with frames 1/30 s apart in video time the 1 s window fills at frame 30, then every frame is labelled."""
+    from edgeemo.benchmark.real_faces import play_clip
+    from edgeemo.bundle import load_bundle
+    from edgeemo.info import DEFAULT_BUNDLE
+    from edgeemo.metrics import Metrics
+    from edgeemo.publisher import PredictionPublisher
+    from edgeemo.streaming import make_classifier
+
+    bundle = load_bundle(DEFAULT_BUNDLE)
+    frame = cv2.imread(str(london_dev / "images" / "001_neutral.jpg"))
+    with PredictionPublisher("tcp://127.0.0.1:*") as publisher:
+        labels, calibration = play_clip([frame] * 40, bundle, make_classifier(bundle), publisher, Metrics())
+    window = round(bundle.window_s * FPS)
+    assert labels[:window] == [None] * window and all(label is not None for label in labels[window:])
+    assert len(labels) == 40
+    assert calibration is None or calibration["change_count"] >= 1  # the runtime's calibration maps, once it sends them

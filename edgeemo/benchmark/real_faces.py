@@ -475,6 +475,14 @@ def figure(result: dict, path: Path, people_shown: int = 3) -> None:
 
 
 def _clip_list(text: str) -> list[str]:
+    try:
+        return clip_types(text)
+    except EdgeemoError as exc:  # argparse prints it on one line, with the usage
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--clips: ")) from None
+
+
+def clip_types(text: str) -> list[str]:
+    """The clip types of a --clips value, in the order given, each once."""
     kinds = [k.strip() for k in text.split(",") if k.strip()]
     for kind in kinds:
         if kind not in CLIPS:
@@ -495,8 +503,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="results folder (default bench/results, from the repository root)")
     args = parser.parse_args(argv)
     if args.people is not None and args.people < 1:
-        raise EdgeemoError(f"--people {args.people}: must be at least 1")
-    result = evaluate(args.model or [DEFAULT_BUNDLE], args.london_dev, args.clips, args.people)
+        parser.error(f"--people {args.people}: must be at least 1")
+    try:
+        result = evaluate(args.model or [DEFAULT_BUNDLE], args.london_dev, args.clips, args.people)
+    except EdgeemoError as exc:  # bad input (a bundle, the photos): one line, as the CLI says it
+        print(f"real_faces: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     atomic_write_json(args.out / f"{NAME}.json", result)
     atomic_write_text(args.out / f"{NAME}.md", markdown(result))
     figure(result, args.out / f"{NAME}.png")
