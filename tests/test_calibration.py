@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import urllib.error
 import urllib.request
 
@@ -15,6 +16,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from edgeemo.bundle import load_bundle, write_manifest
+from edgeemo.commands.subscribe import format_message
 from edgeemo.calibration import RestEstimator, RestSettings
 from edgeemo.errors import EdgeemoError
 from edgeemo.landmarker import FaceMeshLandmarker
@@ -101,8 +103,10 @@ def test_an_opening_smile_does_not_become_the_rest(run, london_dev):
     assert all(p["label"] == "happiness" for _, p in r.payloads)  # the uncalibrated label is kept
     track = next(iter(r.processor.tracks.values()))
     smile_face = normalize_landmarks(track.last_points)
+    assert "finding rest" in format_message(r.payloads[-1][1])  # what `edgeemo subscribe` prints
     r.feed(neutral, 75)
     assert track.rest.calibrated and r.rests() == 1
+    assert re.search(r"  rest \d+ s ", format_message(r.payloads[-1][1]))
     rest_face = normalize_landmarks(track.last_points)
     distance = lambda a, b: np.sqrt(((a - b) ** 2).sum(1).mean())  # noqa: E731
     assert distance(track.rest.rest, rest_face) < distance(track.rest.rest, smile_face) / 3

@@ -105,6 +105,9 @@ def format_message(message: dict[str, Any]) -> str:
         pose = message["pose"]
         turned = " (turned beyond training)" if message.get("pose_beyond_training") else ""
         what += f"  yaw {pose['yaw']:+.0f} pitch {pose['pitch']:+.0f} roll {pose['roll']:+.0f}{turned}"
+    calibration = message.get("calibration")
+    if calibration is not None and calibration["mode"] == "auto":  # judged against the face's own rest, or not yet
+        what += f"  rest {calibration['age_s']:.0f} s" if calibration["calibrated"] else "  finding rest"
     why = f"  | {format_explanation(message['explanation'])}" if "explanation" in message else ""
     return f"{head} {what}  {message['latency']['total'] * 1000:.1f} ms{why}"
 
