@@ -219,3 +219,31 @@ def test_the_calibration_map_is_checked():
                          ({"mode": "auto", "calibrated": True, "frames": 3, "age_s": 0.0}, "calibration.how")):
         with pytest.raises(EdgeemoError, match=message):
             build_prediction(**common, calibration=bad)
+
+
+def test_explanations_are_against_the_persons_own_rest_once_calibrated(calibrated_bundle, london_dev):
+    from edgeemo.attribution import CANONICAL_BASELINE, PERSONAL_BASELINE
+    from edgeemo.serve import ServeOptions, explanation_factory
+
+    bundle = load_bundle(calibrated_bundle)
+    classifier = make_classifier(bundle)
+    smiling, neutral = _photo(london_dev, PERSON, "smiling"), _photo(london_dev, PERSON, "neutral")
+    with PredictionPublisher("tcp://127.0.0.1:*") as publisher, FaceMeshLandmarker(static=False) as landmarker:
+        processor = StreamProcessor("x", bundle, classifier, landmarker, publisher,
+                                    Metrics(CollectorRegistry()).stream("x"),
+                                    explain=explanation_factory(ServeOptions(explain=True, explain_every=10),
+                                                                classifier))
+        processor.frame_interval_s = 1 / FPS
+        explained = []
+        for i, frame in enumerate([smiling] * 45 + [neutral] * 60 + [smiling] * 45):
+            for payload in processor.process(frame, i / FPS, 0.0):
+                if "explanation" in payload:
+                    explained.append((payload["calibration"]["calibrated"], payload["explanation"]))
+    before = [e for calibrated, e in explained if not calibrated]
+    after = [e for calibrated, e in explained if calibrated]
+    assert before and all(e["baseline"] == CANONICAL_BASELINE for e in before)  # the uncalibrated models'
+    assert after and all(e["baseline"] == PERSONAL_BASELINE for e in after)
+    smile = [e for e in after if e["emotion"] == "happiness"]
+    assert smile, "the smile after the rest is explained"
+    top = max(smile[-1]["regions"], key=lambda name: abs(smile[-1]["regions"][name]))
+    assert top in ("mouth_corners", "cheeks", "lower_lip", "upper_lip")
