@@ -19,6 +19,7 @@ from edgeemo.bundle import ModelBundle
 from edgeemo.calibration import RestEstimator, canonical_face
 from edgeemo.classifier import EmotionClassifier
 from edgeemo.emotions import NEUTRAL
+from edgeemo.errors import EdgeemoError
 from edgeemo.head_pose import POSE_KEYS, beyond_training, head_pose
 from edgeemo.live_explanations import LiveExplanations
 from edgeemo.metrics import StreamMetrics
@@ -46,6 +47,9 @@ class FaceTrack:
         self.stream, self.face, self.bundle = stream, face, bundle
         self.publisher, self.metrics = publisher, metrics
         self.every, self.face_gap_s = every, face_gap_s
+        if bundle.calibrated and classifier.uncalibrated is None:
+            raise EdgeemoError(f"{bundle.bundle_id}: a calibrated bundle's classifier comes from "
+                               "edgeemo.streaming.make_classifier (it carries the uncalibrated models too)")
         calibrated = bundle.calibrated and calibration == "auto"
         absolute = bundle.uncalibrated if bundle.calibrated else bundle
         self.absolute = ModelPath(absolute, classifier.uncalibrated if bundle.calibrated else classifier,

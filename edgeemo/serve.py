@@ -108,7 +108,6 @@ class StreamProcessor:
         self.calibration = calibration  # "auto": a calibrated bundle finds each face's rest; "off": it does not
         self.landmarker, self.publisher, self.metrics = landmarker, publisher, metrics
         self.every, self.face_gap_s = every, face_gap_s
-        self.union = bundle.landmarks_union
         self._frames_seen = 0  # frames of this stream so far: video time for a file read with --fast
         self._rgb: np.ndarray | None = None
         self._face_present: bool | None = None  # None until the first frame; False: no face seen yet
@@ -598,8 +597,9 @@ def draw_overlay(frame: np.ndarray, processor: StreamProcessor) -> np.ndarray:
         if track is None or track.last_points is None:
             continue
         explained = track.explanations.last if track.explanations is not None else None
-        colours = region_colours(explained, processor.union) if explained else None  # --explain: by region
-        for i, (x, y) in enumerate(track.last_points[processor.union].astype(int)):
+        union = track.path.union  # the landmarks the models judging this face read now
+        colours = region_colours(explained, union) if explained else None  # --explain: by region
+        for i, (x, y) in enumerate(track.last_points[union].astype(int)):
             colour = LANDMARK_COLOUR if colours is None else tuple(int(c) for c in colours[i])
             cv2.circle(view, (int(x), int(y)), 1 if colours is None else 2, colour, -1)
         x0, y0, x1, y1 = track.last_box.astype(int)

@@ -1,18 +1,19 @@
 """Rebuild the default model bundle that ships in ``edgeemo/models/default``, reproducibly:
 
-    python scripts/build_default_bundle.py [--work runs/default]
-    python scripts/build_default_bundle.py --representation rest-relative/v1 [--uncalibrated edgeemo/models/default]
+    python scripts/build_default_bundle.py --out edgeemo/models/default     # about 35 minutes on 2 cores
+    python scripts/build_default_bundle.py --representation absolute [--seed N] [--work runs/abs]
+    python scripts/build_default_bundle.py --uncalibrated BUNDLE [--seed N]  # calibrated, on a given fallback
 
 The paper's method end to end on the built-in synthetic data (seed 0, or --seed): T-EMO on all 468 landmarks,
 the paper's global Integrated Gradients ranking (other emotions' medoid onsets as baselines, |IG|), T-EMO
 retrained on each emotion's top K = 64, exported with threshold 0.5 for every emotion. Settings:
 default_bundle.toml and default_bundle_hyperparameters.toml in offline/resources/configs.
 
-``--representation rest-relative/v1`` builds the calibrated bundle the same way on rest-relative data (each
-window relative to the rest the runtime's estimator finds on a lead-in), with the absolute bundle
-``--uncalibrated`` (default: the shipped one) inside it as the fallback until a face's rest is known. Its
-work folder defaults to runs/default-calibrated and its bundle to WORK/bundle, so the shipped default is
-only replaced when --out says so.
+The default bundle is calibrated (docs/calibration.md): built so on rest-relative data (each window relative to
+the rest the runtime's estimator finds on a lead-in), with an absolute bundle inside it as the fallback until a
+face's rest is known. That absolute bundle is built first, the same way on absolute data of the same seed, in
+WORK/absolute, unless ``--uncalibrated`` names one. ``--representation absolute`` builds the absolute bundle
+alone. The bundle goes to WORK/bundle unless ``--out`` says otherwise (the shipped one is replaced only then).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import argparse
 import os
 from pathlib import Path
 
-from edgeemo.calibration import ABSOLUTE, REPRESENTATIONS
+from edgeemo.calibration import ABSOLUTE, REPRESENTATIONS, REST_RELATIVE
 from edgeemo.errors import EdgeemoError
 from edgeemo.info import DEFAULT_BUNDLE
 from offline.training.train_config import CONFIGS
@@ -49,11 +50,15 @@ def bundle_id(action_units: str = "hand", representation: str = ABSOLUTE, seed: 
     return f"edgeemo-default-{name}-k{K}" + (f"-s{seed}" if seed else "")
 
 
-def build(work: Path, out: Path = DEFAULT_BUNDLE, workers: int = os.cpu_count() or 1,
-          action_units: str = "hand", representation: str = ABSOLUTE, seed: int = 0,
-          uncalibrated: Path | None = DEFAULT_BUNDLE, settings: Path = SETTINGS) -> None:
-    """``uncalibrated`` is used with a rest-relative ``representation`` only; ``settings``: the training settings
-    file (a tiny one tries the procedure end to end in minutes)."""
+def build(work: Path, out: Path, workers: int = os.cpu_count() or 1, action_units: str = "hand",
+          representation: str = REST_RELATIVE, seed: int = 0, uncalibrated: Path | None = None,
+          settings: Path = SETTINGS) -> None:
+    """``uncalibrated``: with a rest-relative ``representation``, the absolute fallback (None: build it in
+    WORK/absolute first); ``settings``: the training settings file (a tiny one tries the procedure in minutes)."""
+    if representation != ABSOLUTE and uncalibrated is None:
+        uncalibrated = work / "absolute" / "bundle"
+        if not (uncalibrated / "manifest.json").is_file():
+            build(work / "absolute", uncalibrated, workers, action_units, ABSOLUTE, seed, None, settings)
     from offline.data.dataset import LandmarkDataset
     from offline.explain.explain import explain_run, ranking_path
     from offline.export.export import export_bundle
@@ -83,27 +88,24 @@ def build(work: Path, out: Path = DEFAULT_BUNDLE, workers: int = os.cpu_count() 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Rebuild edgeemo's default model bundle.")
-    parser.add_argument("--work", type=Path, default=None,
-                        help="folder for data and the run (default: runs/default, runs/default-calibrated)")
+    parser.add_argument("--work", type=Path, default=Path("runs/default"), help="folder for data and the runs")
     parser.add_argument("--out", type=Path, default=None,
-                        help=f"bundle folder (default: {DEFAULT_BUNDLE}; rest-relative: WORK/bundle)")
+                        help=f"bundle folder (default: WORK/bundle; {DEFAULT_BUNDLE} replaces the shipped one)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="training jobs side by side on local Ray workers (1: one by one, without Ray)")
     parser.add_argument("--action-units", choices=("hand", "ict"), default="hand",
                         help="the synthetic data's action units (docs/action-units.md); give --work and --out "
                              "elsewhere to compare ict with the default bundle before replacing it")
-    parser.add_argument("--representation", choices=REPRESENTATIONS, default=ABSOLUTE,
-                        help="absolute (the default bundle) or rest-relative/v1 (the calibrated bundle)")
-    parser.add_argument("--uncalibrated", type=Path, default=DEFAULT_BUNDLE,
+    parser.add_argument("--representation", choices=REPRESENTATIONS, default=REST_RELATIVE,
+                        help="rest-relative/v1 (the calibrated default bundle) or absolute (its fallback alone)")
+    parser.add_argument("--uncalibrated", type=Path, default=None,
                         help="rest-relative only: the absolute bundle served until a face's rest is known, copied "
-                             "into the new bundle (default: the shipped default bundle)")
+                             "into the new bundle (default: build it first, in WORK/absolute)")
     parser.add_argument("--seed", type=int, default=0, help="the synthetic data's seed (bundle id -s<seed> unless 0)")
     parser.add_argument("--settings", type=Path, default=SETTINGS, help="training settings (TOML)")
     args = parser.parse_args(argv)
-    calibrated = args.representation != ABSOLUTE
-    work = args.work or Path("runs/default-calibrated" if calibrated else "runs/default")
-    out = args.out or (work / "bundle" if calibrated else DEFAULT_BUNDLE)
-    build(work, out, args.workers, args.action_units, args.representation, args.seed, args.uncalibrated, args.settings)
+    build(args.work, args.out or args.work / "bundle", args.workers, args.action_units, args.representation,
+          args.seed, args.uncalibrated, args.settings)
 
 
 if __name__ == "__main__":

@@ -94,24 +94,11 @@ def curve_keys(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def calibrated_bundle(tmp_path_factory) -> Path:
-    """A calibrated bundle (docs/calibration.md) made of real trained models for the runtime's calibration
-    tests: the shipped absolute bundle's files as the calibrated models (the mechanics under test do not
-    depend on what they learned) and as its ``uncalibrated/`` fallback. Read-only."""
-    import json
-    import shutil
-
-    from edgeemo.bundle import load_bundle, write_manifest
-    from edgeemo.calibration import REST_RELATIVE, RestSettings
+def calibrated_bundle() -> Path:
+    """The shipped default bundle, which is calibrated (docs/calibration.md): real rest-relative models and, in
+    ``uncalibrated/``, the absolute fallback. Read-only: tests that edit it copy it first."""
+    from edgeemo.bundle import load_bundle
     from edgeemo.info import DEFAULT_BUNDLE
 
-    default = load_bundle(DEFAULT_BUNDLE)
-    absolute = default.uncalibrated.path if default.calibrated else default.path
-    folder = tmp_path_factory.mktemp("calibrated_bundle") / "bundle"
-    shutil.copytree(absolute, folder)
-    shutil.copytree(absolute, folder / "uncalibrated")
-    manifest = json.loads((folder / "manifest.json").read_text())
-    manifest.update(bundle_id="test-calibrated", representation=REST_RELATIVE,
-                    rest_estimator=RestSettings().as_dict(), uncalibrated="uncalibrated")
-    write_manifest(folder, manifest)
-    return folder
+    assert load_bundle(DEFAULT_BUNDLE).calibrated, "the default bundle should be calibrated"
+    return DEFAULT_BUNDLE

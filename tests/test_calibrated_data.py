@@ -11,7 +11,7 @@ import pytest
 from edgeemo.bundle import load_bundle
 from edgeemo.calibration import REST_RELATIVE, RestSettings, canonical_face
 from edgeemo.errors import EdgeemoError
-from edgeemo.info import DEFAULT_BUNDLE
+from edgeemo.info import ABSOLUTE_BUNDLE
 from offline.data.dataset import LandmarkDataset
 from offline.synth import render
 from offline.synth.generate import CAMERA_FPS, generate, lead_in_rest
@@ -123,13 +123,13 @@ def test_export_refuses_a_missing_or_wrong_uncalibrated_bundle(both, tmp_path):
                                            r"--uncalibrated PATH"):
         uncalibrated_bundle(relative, folder / "relative.npz", None)
     with pytest.raises(EdgeemoError, match=r"^--uncalibrated: .*absolute\.npz holds absolute faces"):
-        uncalibrated_bundle(absolute, folder / "absolute.npz", DEFAULT_BUNDLE)
+        uncalibrated_bundle(absolute, folder / "absolute.npz", ABSOLUTE_BUNDLE)
     make_linear_bundle(tmp_path / "short", {e: [1, 2, 3] for e in json.loads(
-        (DEFAULT_BUNDLE / "manifest.json").read_text())["emotions"]}, frames=4)
+        (ABSOLUTE_BUNDLE / "manifest.json").read_text())["emotions"]}, frames=4)
     with pytest.raises(EdgeemoError, match=r"^--uncalibrated: .*short has windows of 4 frames, stride 2 at 30 fps; "
                                            r"this export's are 16 frames, stride 2 at 30 fps$"):
         uncalibrated_bundle(relative, folder / "relative.npz", tmp_path / "short")
-    assert uncalibrated_bundle(relative, folder / "relative.npz", DEFAULT_BUNDLE).bundle_id == "edgeemo-default-synth-k64"
+    assert uncalibrated_bundle(relative, folder / "relative.npz", ABSOLUTE_BUNDLE).bundle_id == "edgeemo-default-synth-k64"
 
 
 def test_export_round_trip_of_a_rest_relative_run(both, tmp_path):
@@ -144,7 +144,7 @@ def test_export_round_trip_of_a_rest_relative_run(both, tmp_path):
     with pytest.raises(EdgeemoError, match="^--uncalibrated: "):
         export_bundle(run, data, tmp_path / "refused", k=468, progress=False)
     assert not (tmp_path / "refused").exists()
-    bundle = export_bundle(run, data, tmp_path / "bundle", k=468, uncalibrated=DEFAULT_BUNDLE, progress=False)
+    bundle = export_bundle(run, data, tmp_path / "bundle", k=468, uncalibrated=ABSOLUTE_BUNDLE, progress=False)
     again = load_bundle(tmp_path / "bundle")
     for b in (bundle, again):
         assert b.calibrated and b.representation == REST_RELATIVE and b.rest_settings == RestSettings()
@@ -155,7 +155,7 @@ def test_export_round_trip_of_a_rest_relative_run(both, tmp_path):
     assert manifest["rest_estimator"] == RestSettings().as_dict()
     assert manifest["training_data"]["representation"] == REST_RELATIVE
     assert manifest["streaming"]["keras_parity_max_abs_difference"] <= 1e-4
-    shipped = {p.name: p.read_bytes() for p in DEFAULT_BUNDLE.iterdir()}
+    shipped = {p.name: p.read_bytes() for p in ABSOLUTE_BUNDLE.iterdir()}
     assert {p.name: p.read_bytes() for p in (tmp_path / "bundle" / "uncalibrated").iterdir()} == shipped
     with pytest.raises(EdgeemoError, match="^--uncalibrated: .*bundle is a calibrated bundle"):
         export_bundle(run, data, tmp_path / "other", k=468, uncalibrated=tmp_path / "bundle", progress=False)

@@ -83,12 +83,12 @@ def test_show_colours_the_regions_that_moved_the_score(london_dev):
     from edgeemo.publisher import PredictionPublisher
     from edgeemo.regions import REGIONS, region_of_landmark
     from edgeemo.serve import StreamProcessor, draw_overlay
-    from edgeemo.streaming import StreamingClassifier
+    from edgeemo.streaming import make_classifier
     from offline.data.morph import load_face
 
     face, _ = load_face(london_dev, "001", "smiling")
     bundle = load_bundle(BUNDLE)
-    classifier = StreamingClassifier(bundle)
+    classifier = make_classifier(bundle)
     with PredictionPublisher("tcp://127.0.0.1:*") as publisher, FaceMeshLandmarker(static=False) as landmarker:
         processor = StreamProcessor("show", bundle, classifier, landmarker, publisher,
                                     Metrics(CollectorRegistry()).stream("show"),
@@ -98,8 +98,9 @@ def test_show_colours_the_regions_that_moved_the_score(london_dev):
     (track,) = processor.tracks.values()  # the one face in view
     explained = track.explanations.last
     assert explained is not None and explained["emotion"] == "happiness"
-    colours = region_colours(explained, processor.union).astype(int)
-    owner = region_of_landmark()[processor.union]
+    union = track.path.union  # a smile from the first frame: still judged by the uncalibrated models
+    colours = region_colours(explained, union).astype(int)
+    owner = region_of_landmark()[union]
     corners = colours[owner == REGIONS.index("mouth_corners")]
     assert (corners[:, 2] > corners[:, 0] + 100).all()  # red (BGR): the smile's corners raised the score
     view = draw_overlay(face, processor)

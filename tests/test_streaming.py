@@ -18,7 +18,7 @@ from edgeemo.bundle import load_bundle
 from edgeemo.classifier import EmotionClassifier
 from edgeemo.errors import EdgeemoError
 from edgeemo.fuse import fuse_bundle, real_face_windows, write_pair
-from edgeemo.info import DEFAULT_BUNDLE
+from edgeemo.info import ABSOLUTE_BUNDLE
 from edgeemo.metrics import Metrics
 from edgeemo.serve import DEMO_CLIP, StreamProcessor
 from edgeemo.sources import VideoFileSource
@@ -42,7 +42,7 @@ def clip_frames() -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def bundle():
-    return load_bundle(DEFAULT_BUNDLE)
+    return load_bundle(ABSOLUTE_BUNDLE)
 
 
 def run_stream(bundle, classifier, frames_and_times) -> list[dict]:
@@ -164,7 +164,7 @@ def test_the_buffer_picks_the_nearest_frame_and_reports_the_worst_error():
 
 def test_an_old_bundle_without_the_pair_still_serves(bundle, tmp_path, clip_frames):
     old = tmp_path / "old"
-    shutil.copytree(DEFAULT_BUNDLE, old)
+    shutil.copytree(ABSOLUTE_BUNDLE, old)
     manifest = json.loads((old / "manifest.json").read_text())
     for key in ("streaming", "frame_interval_s", "window_s"):
         manifest.pop(key)
@@ -179,7 +179,7 @@ def test_an_old_bundle_without_the_pair_still_serves(bundle, tmp_path, clip_fram
 
 def _broken(tmp_path, change) -> str:
     folder = tmp_path / "broken"
-    shutil.copytree(DEFAULT_BUNDLE, folder)
+    shutil.copytree(ABSOLUTE_BUNDLE, folder)
     manifest = json.loads((folder / "manifest.json").read_text())
     change(manifest, folder)
     (folder / "manifest.json").write_text(json.dumps(manifest))
@@ -203,12 +203,12 @@ def test_a_bad_streaming_entry_is_refused_in_one_line(tmp_path, change, message)
 
 def test_fuse_refuses_models_it_cannot_read_and_a_pair_that_drifts(tmp_path):
     linear = tmp_path / "linear"
-    make_linear_bundle(linear, {e: [1, 2, 3] for e in load_bundle(DEFAULT_BUNDLE).manifest["emotions"]})
+    make_linear_bundle(linear, {e: [1, 2, 3] for e in load_bundle(ABSOLUTE_BUNDLE).manifest["emotions"]})
     with pytest.raises(EdgeemoError, match="not a T-EMO/R-EMO export"):
         fuse_bundle(linear, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     staging = tmp_path / "staging"
-    shutil.copytree(DEFAULT_BUNDLE, staging)
+    shutil.copytree(ABSOLUTE_BUNDLE, staging)
     with pytest.raises(EdgeemoError, match="refusing to write it"):
         write_pair(staging, tolerance=0.0)
 
@@ -216,7 +216,7 @@ def test_fuse_refuses_models_it_cannot_read_and_a_pair_that_drifts(tmp_path):
 def test_fuse_on_the_command_line_writes_a_bundle_serve_loads(tmp_path, capsys):
     from edgeemo.cli import main
 
-    assert main(["fuse", str(DEFAULT_BUNDLE), "--out", str(tmp_path / "fused"), "--frame-interval", "0.04"]) == 0
+    assert main(["fuse", str(ABSOLUTE_BUNDLE), "--out", str(tmp_path / "fused"), "--frame-interval", "0.04"]) == 0
     fused = load_bundle(tmp_path / "fused")
     assert fused.frame_interval_s == 0.04 and fused.window_s == pytest.approx(15 * 2 * 0.04)
     assert "fused streaming pair" in capsys.readouterr().out

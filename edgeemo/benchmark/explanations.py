@@ -38,7 +38,7 @@ from edgeemo.attribution import Explainer
 from edgeemo.benchmark.timing import machine, measure, one_core, summary_ms
 from edgeemo.bundle import load_bundle
 from edgeemo.emotions import EMOTIONS
-from edgeemo.info import DEFAULT_BUNDLE
+from edgeemo.info import ABSOLUTE_BUNDLE, DEFAULT_BUNDLE
 from edgeemo.io import atomic_write_json, atomic_write_text
 from edgeemo.regions import REGIONS, region_of_landmark
 from edgeemo.streaming import StreamingClassifier
@@ -244,7 +244,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pipeline-budget", type=float, default=20.0, help="seconds per pipeline run")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)
-    bundle = load_bundle(DEFAULT_BUNDLE)
+    # Agreement and cost on the absolute fallback: the synthetic test windows and their truth are absolute faces.
+    bundle = load_bundle(ABSOLUTE_BUNDLE)
     m = machine()
     with tempfile.TemporaryDirectory() as workdir, one_core() as cpu:
         classifier = StreamingClassifier(bundle, threads=1)
