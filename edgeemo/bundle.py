@@ -36,6 +36,7 @@ from edgeemo.normalize import NORMALIZATION
 
 SCHEMA_VERSION = 2  # 2: models may read faces relative to the person's rest (representation)
 MANIFEST = "manifest.json"
+UNCALIBRATED_FOLDER = "uncalibrated"  # where a calibrated bundle written by export keeps its absolute fallback
 DEFAULT_FRAME_INTERVAL_S = 1 / 30  # what a bundle without frame_interval_s was trained for (30 fps data)
 
 
@@ -76,6 +77,11 @@ class ModelBundle:
     def calibrated(self) -> bool:
         """Whether the models read each face relative to its own rest."""
         return self.representation == REST_RELATIVE
+
+    def has_window(self, frames: int, frame_stride: int, frame_interval_s: float) -> bool:
+        """Whether this bundle's windows are ``frames`` frames, every ``frame_stride``-th, at that interval."""
+        return (self.frames, self.frame_stride) == (frames, frame_stride) and \
+            abs(self.frame_interval_s - frame_interval_s) <= 1e-9
 
     @property
     def window_step_s(self) -> float:
@@ -247,8 +253,7 @@ def _calibration(folder: Path, manifest: dict, bundle: ModelBundle, where: str) 
     uncalibrated = load_bundle(folder / _field(manifest, "uncalibrated", str, where))
     if uncalibrated.calibrated:
         raise EdgeemoError(f"{where}: field uncalibrated names a calibrated bundle; it must read absolute faces")
-    if (uncalibrated.frames, uncalibrated.frame_stride) != (bundle.frames, bundle.frame_stride) or \
-            abs(uncalibrated.frame_interval_s - bundle.frame_interval_s) > 1e-9:
+    if not uncalibrated.has_window(bundle.frames, bundle.frame_stride, bundle.frame_interval_s):
         raise EdgeemoError(f"{where}: the uncalibrated bundle's window differs from this one's")
     return {"representation": representation, "rest_settings": settings, "uncalibrated": uncalibrated}
 

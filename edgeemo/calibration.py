@@ -87,6 +87,11 @@ def _positive(value: object, where: str) -> float:
     return float(value)
 
 
+def _rms(offsets: np.ndarray) -> np.ndarray:
+    """The RMS over landmarks of offsets [..., L, 2] (face heights): one number per face."""
+    return np.sqrt((offsets ** 2).sum(axis=-1).mean(axis=-1))
+
+
 def rest_relative(face: np.ndarray, rest: np.ndarray, canonical: np.ndarray) -> np.ndarray:
     """The face's displacement from its rest, applied to the canonical face (all [..., L, 2])."""
     return (face - rest + canonical).astype(np.float32)
@@ -138,9 +143,10 @@ class RestEstimator:
                 self._vetoed_at = at  # an expression: its frames, and the window's before them, are not rest
                 return False
             recent = self._recent(at)
-            if recent is None or not self._still(recent):
-                return False
-            self._establish(recent, at, "auto")
+            median = None if recent is None else np.median(recent, axis=0)
+            if median is None or float(np.median(_rms(recent - median))) > self.settings.still_rms:
+                return False  # not seen for long enough yet, or not still: the median frame too far from the median
+            self._establish(median, len(recent), at, "auto")
             return True
         if neutral:
             self._follow(face, at)
@@ -151,7 +157,7 @@ class RestEstimator:
         recent = self._recent(at, need_full=False)
         if recent is None:
             return False
-        self._establish(recent, at, "set")
+        self._establish(np.median(recent, axis=0), len(recent), at, "set")
         return True
 
     def recent_frames(self, since: float) -> tuple[np.ndarray, np.ndarray]:
@@ -178,14 +184,9 @@ class RestEstimator:
         chosen = self._times > since - 1e-9
         return self._history[chosen] if chosen.any() else None
 
-    def _still(self, frames: np.ndarray) -> bool:
-        median = np.median(frames, axis=0)
-        distance = np.sqrt(((frames - median) ** 2).sum(axis=2).mean(axis=1))  # RMS over landmarks, per frame
-        return float(np.median(distance)) <= self.settings.still_rms
-
-    def _establish(self, frames: np.ndarray, at: float, how: str) -> None:
-        self.rest = np.median(frames, axis=0).astype(np.float32)
-        self.frames, self.established_at, self.how = len(frames), at, how
+    def _establish(self, median: np.ndarray, frames: int, at: float, how: str) -> None:
+        self.rest = median.astype(np.float32)
+        self.frames, self.established_at, self.how = frames, at, how
 
     def _follow(self, face: np.ndarray, at: float) -> None:
         step = self._times[(self._next - 2) % HISTORY_FRAMES]  # the previous frame's time
@@ -193,7 +194,7 @@ class RestEstimator:
         if not 0.0 < dt < 1.0:
             return
         offset = face - self.rest
-        if float(np.sqrt((offset ** 2).sum(axis=1).mean())) > self.settings.follow_rms:
+        if float(_rms(offset)) > self.settings.follow_rms:
             return
         self.rest += (dt / self.settings.follow_s) * offset
         self.frames += 1

@@ -183,7 +183,7 @@ class FaceTrack:
             relative.explanations.explainer.set_rest(self._canonical)
         frames, times = self.rest.recent_frames(at - self.bundle.window_s - relative.timed.tolerance_s)
         for face, t in zip(frames, times):
-            relative.append(face[relative.union] + self._offset, float(t))
+            relative.append(self._model_input(relative, face), float(t))
         self.publisher.publish_status(self.stream, "rest_established",
                                       f"{self.rest.how}: rest from {self.rest.frames} frames", face=self.face)
         self.metrics.rest_established()

@@ -7,12 +7,12 @@ from importlib import metadata
 from pathlib import Path
 
 from edgeemo import __version__
-from edgeemo.bundle import MANIFEST, load_bundle
+from edgeemo.bundle import MANIFEST, UNCALIBRATED_FOLDER, load_bundle
 
 DEFAULT_BUNDLE = Path(__file__).parent / "models" / "default"
 # The default bundle is calibrated (docs/calibration.md); its absolute fallback, served until a face's rest is
 # known, sits inside it: what a test or benchmark of absolute (or per-emotion) models runs.
-ABSOLUTE_BUNDLE = DEFAULT_BUNDLE / "uncalibrated"
+ABSOLUTE_BUNDLE = DEFAULT_BUNDLE / UNCALIBRATED_FOLDER
 
 # Read from the installed distributions' metadata: importing mediapipe or TensorFlow to ask takes seconds.
 _PACKAGES = ("mediapipe", "onnxruntime", "onnxruntime-gpu", "numba", "numpy", "pyzmq", "tensorflow", "tf2onnx")

@@ -14,13 +14,12 @@ The bundle's union is the default bundle's.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
+from edgeemo.benchmark.timing import machine, now, summary_ms
 from edgeemo.bundle import load_bundle
 from edgeemo.calibration import RestEstimator, canonical_face
 from edgeemo.info import DEFAULT_BUNDLE
@@ -40,12 +39,6 @@ def _face_held(frames: int, seed: int = 0) -> np.ndarray:
     face = normalize_landmarks(rest * 480.0)  # the photos' landmarks are in [0, 1] of a 480 px square
     rng = np.random.default_rng(seed)
     return (face + rng.normal(0.0, JITTER, (frames, *face.shape))).astype(np.float32)
-
-
-def _percentiles(seconds: list[float]) -> dict:
-    ms = np.array(seconds) * 1000.0
-    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
-            "mean_ms": float(ms.mean()), "n": len(ms)}
 
 
 def measure(frames: int) -> dict:
@@ -79,19 +72,17 @@ def measure(frames: int) -> dict:
         estimator.observe(person[32], 2.5, scores=np.zeros(6))  # past the veto by a second: an attempt
         attempts.append(time.perf_counter() - started)
     result = {
-        "calibrated_frame": _percentiles(follow[100:]),
-        "bootstrap_attempt": _percentiles(attempts[5:]),
-        "vetoed_frame": _percentiles(vetoed[5:]),
-        "union": len(union), "target_ms": TARGET_MS,
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "calibrated_frame": summary_ms(follow[100:]),
+        "bootstrap_attempt": summary_ms(attempts[5:]),
+        "vetoed_frame": summary_ms(vetoed[5:]),
+        "union": len(union), "target_ms": TARGET_MS, "machine": machine(), "date": now(),
     }
-    result["within_target"] = result["calibrated_frame"]["p50_ms"] <= TARGET_MS
+    result["within_target"] = result["calibrated_frame"]["median_ms"] <= TARGET_MS
     return result
 
 
 def markdown(result: dict) -> str:
-    rows = [f"| {name.replace('_', ' ')} | {result[name]['p50_ms']:.4f} | {result[name]['p99_ms']:.4f} | "
+    rows = [f"| {name.replace('_', ' ')} | {result[name]['median_ms']:.4f} | {result[name]['p99_ms']:.4f} | "
             f"{result[name]['n']} |" for name in ("calibrated_frame", "vetoed_frame", "bootstrap_attempt")]
     return "\n".join([
         "# Calibration's cost per frame and face", "",

@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from edgeemo import __version__
-from edgeemo.bundle import ModelBundle, load_bundle, write_manifest
+from edgeemo.bundle import UNCALIBRATED_FOLDER, ModelBundle, load_bundle, write_manifest
 from edgeemo.calibration import ABSOLUTE
 from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
@@ -37,7 +37,6 @@ from offline.export.streaming_export import add_checked_pair, frame_interval
 
 PARITY_WINDOWS = 64  # held-out windows the parity check runs on
 THRESHOLD_RANGE = (0.05, 0.95)  # a threshold at the edge of (0, 1) would make a model always or never fire
-UNCALIBRATED = "uncalibrated"  # a calibrated bundle's sub-folder holding its absolute fallback bundle
 
 
 def finished_seeds(run: RunFolder, arch: str, k: int, emotion: str) -> list[Job]:
@@ -98,9 +97,9 @@ def export_bundle(run_dir: str | Path, data: str | Path, out: str | Path, *, k: 
     try:
         calibration = {}
         if fallback is not None:  # first: the manifest names it, and every load of the staging folder reads it
-            shutil.copytree(fallback.path, staging / UNCALIBRATED)
+            shutil.copytree(fallback.path, staging / UNCALIBRATED_FOLDER)
             calibration = {"representation": dataset.representation,
-                           "rest_estimator": dataset.meta["rest_estimator"], "uncalibrated": UNCALIBRATED}
+                           "rest_estimator": dataset.meta["rest_estimator"], "uncalibrated": UNCALIBRATED_FOLDER}
         models, accuracy, hyperparameters, keras_models = {}, {}, {}, {}
         for emotion in tqdm(EMOTIONS, desc="export", unit="model", disable=not progress):
             job = best_job(run, arch, k, emotion)
@@ -155,7 +154,7 @@ def uncalibrated_bundle(dataset: LandmarkDataset, data: str | Path,
     if bundle.calibrated:
         raise EdgeemoError(f"--uncalibrated: {path} is a calibrated bundle; the fallback must read absolute faces")
     window = (dataset.frames, _frame_stride(dataset), frame_interval(dataset.meta))
-    if (bundle.frames, bundle.frame_stride) != window[:2] or abs(bundle.frame_interval_s - window[2]) > 1e-9:
+    if not bundle.has_window(*window):
         raise EdgeemoError(f"--uncalibrated: {path} has windows of {bundle.frames} frames, stride {bundle.frame_stride} "
                            f"at {1 / bundle.frame_interval_s:g} fps; this export's are {window[0]} frames, stride "
                            f"{window[1]} at {1 / window[2]:g} fps")

@@ -147,9 +147,9 @@ def head_turn(rng: np.random.Generator, lead: int, frames: int) -> np.ndarray:
     """Radians [lead + frames, 3]: a yaw change uniform in +-TURN_DEG, eased in over the lead-in's last TURN_S
     seconds and held through the window's ``frames``."""
     ramp = int(round(TURN_S * CAMERA_FPS))
-    progress = np.clip((np.arange(lead + frames) - (lead - ramp)) / ramp, 0.0, 1.0)
+    progress = timeline.ease((np.arange(lead + frames) - (lead - ramp)) / ramp, "smooth", 1.0)
     turn = np.zeros((lead + frames, 3))
-    turn[:, 0] = np.radians(rng.uniform(-TURN_DEG, TURN_DEG)) * progress * progress * (3.0 - 2.0 * progress)
+    turn[:, 0] = np.radians(rng.uniform(-TURN_DEG, TURN_DEG)) * progress
     return turn
 
 

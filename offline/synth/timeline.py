@@ -25,7 +25,7 @@ def smooth_noise(rng: np.random.Generator, frames: int, size: int, correlation: 
     return lfilter([gain], [1.0, -correlation], white, axis=0)
 
 
-def _ease(progress: np.ndarray, shape: str, power: float) -> np.ndarray:
+def ease(progress: np.ndarray, shape: str, power: float) -> np.ndarray:
     """Map progress in [0, 1] to a rise in [0, 1]: smooth S, slow start (ease-in) or fast start (ease-out)."""
     p = np.clip(progress, 0.0, 1.0)
     if shape == "ease-in":
@@ -44,7 +44,7 @@ def onset(rng: np.random.Generator, frames: int, units: int) -> np.ndarray:
     start = rng.uniform(0.0, 0.3) + rng.uniform(-0.05, 0.05, units)
     reach = np.minimum(rng.uniform(0.7, 1.0) + rng.uniform(-0.05, 0.05, units), 1.0)
     reach = np.maximum(reach, start + 0.2)  # every unit rises over at least a fifth of the sequence
-    rise = _ease((t - start) / (reach - start), rng.choice(["smooth", "ease-in", "ease-out"]), rng.uniform(1.5, 2.5))
+    rise = ease((t - start) / (reach - start), rng.choice(["smooth", "ease-in", "ease-out"]), rng.uniform(1.5, 2.5))
     envelope = rise * _wobble(rng, frames, units)
     envelope[-1] = 1.0  # CK+ sequences end on the apex frame
     return envelope
@@ -58,7 +58,7 @@ def offset(rng: np.random.Generator, frames: int, units: int) -> np.ndarray:
     t = np.linspace(0.0, 1.0, frames)[:, None]
     release = rng.uniform(0.0, 0.3) + rng.uniform(0.0, 0.05, units)
     gone = np.minimum(rng.uniform(0.5, OFFSET_NEUTRAL_FROM) + rng.uniform(-0.05, 0.0, units), OFFSET_NEUTRAL_FROM)
-    fall = _ease((t - release) / (gone - release), rng.choice(["smooth", "ease-in", "ease-out"]), rng.uniform(1.5, 2.5))
+    fall = ease((t - release) / (gone - release), rng.choice(["smooth", "ease-in", "ease-out"]), rng.uniform(1.5, 2.5))
     envelope = (1.0 - fall) * _wobble(rng, frames, units)
     envelope[t[:, 0] >= OFFSET_NEUTRAL_FROM] = 0.0
     return envelope
