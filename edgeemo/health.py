@@ -1,8 +1,9 @@
 """What ``/healthz`` and ``/readyz`` answer for ``edgeemo serve``, from what its processing loop reports.
 
     health = Health(["cam0", "cam1"])
-    health.beat()            # the loop, once per turn (at least every 0.2 s, even with no frame)
-    health.frame("cam0")     # the loop, when it takes a frame of that stream
+    health.beat()            # the main loop, once per turn (at least every 0.2 s)
+    health.beat("cam0")      # that stream's thread, once per turn (at least every 0.2 s, even with no frame)
+    health.frame("cam0")     # that stream's thread, when it takes a frame
     alive, text = health.liveness()    # /healthz: the loop is turning
     ready, text = health.readiness()   # /readyz: every stream had a frame within ``stale_s``
 
@@ -12,8 +13,8 @@ orchestrator restarts the process; a camera that is unplugged will come back by 
 it), so only /readyz fails, which takes the pod out of service without restarting it. The /metrics
 endpoint answers from its own thread whatever the loop does, which is why it is not a health check.
 
-Written by the loop's thread and read by the HTTP server's: every update is one attribute or dict item
-assignment, which the GIL makes atomic, so no lock is needed.
+Written by the main loop and the stream threads (each its own items) and read by the HTTP server's thread:
+every update is one attribute or dict item assignment, which the GIL makes atomic, so no lock is needed.
 """
 
 from __future__ import annotations
@@ -38,12 +39,17 @@ class Health:
         self._clock = clock
         self._started = clock()
         self._beat: float | None = None
+        self._stream_beats: dict[str, float] = {}  # each stream thread's last turn
         self._stopping = False
         self._last_frame: dict[str, float | None] = {stream: None for stream in streams}
         self._ended: dict[str, str] = {}  # stream -> "ended" (its file ended) or "failed: why"
 
-    def beat(self) -> None:
-        self._beat = self._clock()
+    def beat(self, stream: str | None = None) -> None:
+        """The main loop turned (``stream`` None), or that stream's thread did."""
+        if stream is None:
+            self._beat = self._clock()
+        else:
+            self._stream_beats[stream] = self._clock()
 
     def frame(self, stream: str) -> None:
         self._last_frame[stream] = self._clock()
@@ -71,6 +77,10 @@ class Health:
         since = now - self._beat
         if since > self.stall_s:
             return False, f"the processing loop is stuck: last turn {since:.1f} s ago (limit {self.stall_s:g} s)"
+        for stream, beat in self._stream_beats.items():
+            if stream not in self._ended and now - beat > self.stall_s:
+                return False, (f"{stream}: its processing thread is stuck: last turn {now - beat:.1f} s ago "
+                               f"(limit {self.stall_s:g} s)")
         return True, "ok"
 
     def readiness(self) -> tuple[bool, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -36,7 +37,10 @@ class PredictionPublisher:
     is refused without them (``edgeemo.keys``). Connecting, ``peer_monitor`` (``edgeemo.peers``) tells
     whether the relay is reached; binding, it is None.
 
-    Not thread-safe: make one per thread (a ZeroMQ socket must be used from one thread).
+    Thread-safe for publishing: the streams of one ``serve`` process publish from their own threads. A lock
+    lets one message at a time build and go into the socket (a ZeroMQ socket must never be used by two threads
+    at once; the lock is also the full memory barrier ZeroMQ asks for when a socket changes threads). Closing,
+    and the peer monitor, belong to the thread that made it.
     """
 
     def __init__(
@@ -78,6 +82,7 @@ class PredictionPublisher:
         self._packer = msgpack.Packer(use_bin_type=True)
         self._topics: dict[tuple[str, str], bytes] = {}
         self._seq: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()  # one message at a time: topic, sequence number, pack, send
 
     def publish_prediction(
         self, stream: str, *, captured_at: float, face_found: bool, scores: Mapping[str, float] | Sequence[float],
@@ -104,24 +109,26 @@ class PredictionPublisher:
             "publish": max(0.0, total - wait - landmarks_s - classify), "total": total,
         }
         key = ("prediction", stream)
-        topic = self._topics.get(key) or self._topic(key)
-        payload = build_prediction(
-            stream=stream, seq=self._seq[key], t_capture=wall - total, t_publish=wall, face_found=face_found,
-            scores=scores, label=label, landmarks=landmarks, k=k, bundle=bundle, latency=stages,
-            face=face, box=box, pose=pose, pose_beyond_training=pose_beyond_training,
-            explanation=explanation, calibration=calibration,
-        )
-        self._send(key, topic, payload)
+        with self._lock:
+            topic = self._topics.get(key) or self._topic(key)
+            payload = build_prediction(
+                stream=stream, seq=self._seq[key], t_capture=wall - total, t_publish=wall, face_found=face_found,
+                scores=scores, label=label, landmarks=landmarks, k=k, bundle=bundle, latency=stages,
+                face=face, box=box, pose=pose, pose_beyond_training=pose_beyond_training,
+                explanation=explanation, calibration=calibration,
+            )
+            self._send(key, topic, payload)
         return payload
 
     def publish_status(self, stream: str, event: str, detail: str = "", face: int | None = None) -> dict[str, Any]:
         """Send one status event (``edgeemo.messages.STATUS_EVENTS``), of one face if ``face`` is given; return
         the payload sent."""
         key = ("status", stream)
-        topic = self._topics.get(key) or self._topic(key)
-        payload = build_status(stream=stream, seq=self._seq[key], t_publish=time.time(), event=event, detail=detail,
-                               face=face)
-        self._send(key, topic, payload)
+        with self._lock:
+            topic = self._topics.get(key) or self._topic(key)
+            payload = build_status(stream=stream, seq=self._seq[key], t_publish=time.time(), event=event,
+                                   detail=detail, face=face)
+            self._send(key, topic, payload)
         return payload
 
     def close(self) -> None:

@@ -3,9 +3,10 @@
 One or more streams per process, each from its own source. Every live (or paced) source is captured on
 its own thread, which hands over only the newest frame (``LatestFrameSlot``), so a pipeline slower than a
 camera drops frames and counts them instead of falling behind; files read as fast as possible are read on
-the pipeline's thread, every frame processed. One processing loop serves every stream in turn, each with
-its own face mesh, ring buffer and models, and publishes them all on one socket, which binds (subscribers
-connect to it) or connects to an ``edgeemo relay``. Several faces in one stream each get an id, a window
+the stream's processing thread, every frame processed. Each stream is processed on a thread of its own,
+with its own face mesh, ring buffer and models: MediaPipe and ONNX Runtime let go of Python's GIL while
+they work, so the streams of one process share every core (docs/streaming.md#concurrent-streams). All
+publish on one socket, which binds (subscribers connect to it) or connects to an ``edgeemo relay``. Several faces in one stream each get an id, a window
 and predictions of their own (``StreamProcessor``, ``edgeemo.face_track``; docs/multi-face.md).
 
 Left alone for weeks (docs/operations.md): a live source that is not there at start is waited for like
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import logging
 import os
 import queue
@@ -46,7 +48,7 @@ from edgeemo.metrics import DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT, Metrics,
 from edgeemo.normalize import normalize_landmarks
 from edgeemo.peers import CONNECTED, HANDSHAKE_FAILED, NO_PEER
 from edgeemo.publisher import PredictionPublisher
-from edgeemo.shutdown import Shutdown
+from edgeemo.shutdown import Shutdown, force_exit
 from edgeemo.sources import (
     DEFAULT_NETWORK_TIMEOUT_S,
     CaptureThread,
@@ -208,36 +210,18 @@ def stream_ids(cameras: tuple[str, ...], streams: tuple[str, ...] | None) -> tup
     return tuple(streams)
 
 
-class _SignallingSlot(LatestFrameSlot):
-    """A frame slot that also sets ``ready`` when a frame arrives or the producer ends, so one loop can
-    wait for whichever of several sources has something."""
-
-    def __init__(self, ready: threading.Event) -> None:
-        super().__init__()
-        self._ready = ready
-
-    def put(self, frame: np.ndarray, captured_at: float, read_s: float = 0.0) -> None:
-        super().put(frame, captured_at, read_s)
-        self._ready.set()
-
-    def close(self, error: BaseException | None = None) -> None:
-        super().close(error)
-        self._ready.set()
-
-
 class _Feed:
-    """One stream's source as the processing loop sees it: ``next()`` gives a frame that is ready now, or
-    None; ``ended`` once the source has ended. A threaded feed is captured on its own thread (live and
+    """One stream's source as its processing thread sees it: ``next()`` gives the next frame, or None;
+    ``ended`` once the source has ended. A threaded feed is captured on its own thread (live and
     paced sources); an unthreaded one is read on the loop's thread, every frame, as fast as it decodes.
 
     A live source (camera, URL) is opened on its capture thread and, if it is not there yet, waited for
     with backoff like one lost later: a camera that enumerates after boot is a fault of the world, not a
     usage error. Files are opened at once, so a wrong path is a one-line error (exit 2)."""
 
-    def __init__(self, stream: str, source: ReopeningSource, threaded: bool, ready: threading.Event,
-                 metrics: StreamMetrics) -> None:
+    def __init__(self, stream: str, source: ReopeningSource, threaded: bool, metrics: StreamMetrics) -> None:
         self.stream, self.source, self.metrics = stream, source, metrics
-        self.capture = (CaptureThread(source, _SignallingSlot(ready), open_in_thread=source.live,
+        self.capture = (CaptureThread(source, LatestFrameSlot(), open_in_thread=source.live,
                                       retry_open=source.live) if threaded else None)
         self.ended = False
         self.failure: str | None = None  # why the stream ended, when it failed rather than ended
@@ -256,9 +240,9 @@ class _Feed:
             return 1.0 / fps
         return None
 
-    def next(self) -> tuple[np.ndarray, float, float] | None:
-        """A frame that is ready now, or None; raises what ended the source if it failed."""
-        self._count()
+    def next(self, timeout_s: float = 0.0) -> tuple[np.ndarray, float, float] | None:
+        """The next frame: a captured one that arrives within ``timeout_s``, or an unthreaded source's next
+        frame; None if there is none (yet); raises what ended the source if it failed."""
         if self.capture is None:
             started = time.monotonic()
             try:
@@ -272,14 +256,15 @@ class _Feed:
             return item[0], item[1], item[1] - started
         slot = self.capture.slot
         try:
-            item = slot.take(timeout_s=0)
+            item = slot.take(timeout_s=timeout_s)
         finally:
             if slot.ended:
                 self.ended = True
         return item
 
-    def _count(self) -> None:
-        """Hand the capture side's counters (plain ints it alone writes) to the metrics."""
+    def count(self) -> None:
+        """Hand the capture side's counters (plain ints it alone writes) to the metrics. On the main loop's
+        thread, before it publishes the capture threads' events, so a status and its counter agree."""
         if self.capture is not None:
             slot = self.capture.slot
             dropped, corrupt = slot.dropped, slot.corrupt
@@ -311,6 +296,11 @@ FEEDS_CLOSE_S = 0.5
 # One stream's repeated errors: logged once, then once a minute with a count, so a bad stream cannot
 # flood the journal.
 ERROR_LOG_EVERY_S = 60.0
+# A stream's thread waits this long for a frame before it looks at ``halt`` and beats again.
+FRAME_WAIT_S = 0.2
+# Shutdown: what the stream threads get, all together, to finish the frame in hand (a few ms each).
+STREAMS_JOIN_S = 0.3
+SHOW_EVERY_S = 0.015  # --show: how often the windows are redrawn (and keys read), about a 60 Hz screen's rate
 
 
 def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
@@ -328,14 +318,14 @@ def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
     if options.show:
         check_display()
     streams = stream_ids(options.cameras, options.streams)
-    ready = threading.Event()  # set by capture threads: a frame or an event is waiting
+    wake = threading.Event()  # set by capture threads (an event is waiting) and by streams that end
     events: queue.SimpleQueue = queue.SimpleQueue()
     feeds: list[_Feed] = []
 
     def interrupt() -> None:  # on the signal watcher's thread: only flags and interrupts
         for feed in list(feeds):
             feed.interrupt()
-        ready.set()
+        wake.set()
 
     # First of all: a signal during the seconds spent loading must end the process as promptly.
     own = shutdown is None
@@ -351,7 +341,7 @@ def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
             providers = check_device(options.device, bundle.models[0].path)
             metrics = Metrics(bundle=bundle.bundle_id)
             health = Health(streams, stale_s=options.stale_s)
-            feeds.extend(_feed(camera, stream, options, events, ready, metrics.stream(stream))
+            feeds.extend(_feed(camera, stream, options, events, wake, metrics.stream(stream))
                          for camera, stream in zip(options.cameras, streams))
             for feed in feeds:
                 feed.metrics.watch_frame_age(functools.partial(health.frame_age, feed.stream))
@@ -384,7 +374,7 @@ def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
                         for feed in feeds:
                             feed.open()
                             processors[feed.stream].frame_interval_s = feed.video_frame_interval()
-                        _process(feeds, processors, publisher, events, ready, stop, options.show, health,
+                        _process(feeds, processors, publisher, events, wake, stop, options.show, health,
                                  metrics)
                 health.stopping()
                 why = "signal" if stop.is_set() else "source ended"
@@ -447,52 +437,83 @@ class _ErrorLog:
 
 
 def _process(feeds: list[_Feed], processors: dict[str, StreamProcessor], publisher: PredictionPublisher,
-             events: queue.SimpleQueue, ready: threading.Event, stop: threading.Event, show: bool,
+             events: queue.SimpleQueue, wake: threading.Event, stop: threading.Event, show: bool,
              health: Health, metrics: Metrics) -> None:
-    """Take turns over the streams, one frame each, until every source has ended, ``stop`` is set or the
-    user pressed q in a window. What goes wrong in one stream (its source failing, a frame that is not an
-    image, an error processing a frame) is that stream's alone: counted, logged, and the others go on."""
+    """Process each stream on a thread of its own (``_run_stream``) until every source has ended, ``stop`` is
+    set or the user pressed q in a window. This thread beats for /healthz, publishes the capture threads' events
+    and the relay connection's changes, and with --show shows each stream's last overlay (OpenCV's windows
+    belong to one thread). What goes wrong in one stream stays in its thread: the others go on."""
+    halt = threading.Event()  # ``stop``, or q pressed: the stream threads finish their frame and return
+    # Everything loaded so far (MediaPipe, ONNX Runtime, TensorFlow where installed: 400,000 objects) lives as
+    # long as the process: out of the collector's sight, a full collection takes microseconds, not the 190 ms
+    # that held every stream (and the GIL) still long enough to drop frames.
+    gc.freeze()
+    views: dict[str, np.ndarray] | None = {} if show else None  # --show: each stream's newest overlay
+    workers = [threading.Thread(target=_run_stream, name=f"edgeemo-{feed.stream}", daemon=True,
+                                args=(feed, processors[feed.stream], publisher, health, halt, wake, views))
+               for feed in feeds]
+    for worker in workers:
+        worker.start()
     by_stream = {feed.stream: feed.metrics for feed in feeds}
+    try:
+        while not (stop.is_set() or halt.is_set()) and any(worker.is_alive() for worker in workers):
+            health.beat()
+            wake.clear()  # before looking: an event that comes after the look sets it again
+            for feed in feeds:
+                feed.count()
+            _forward_events(events, publisher, by_stream)
+            _forward_peer_events(publisher, feeds, metrics)
+            if views is not None and _show(views, processors):
+                halt.set()
+            # Wake for an event or a stream that ended; at least every 0.2 s, to notice ``stop`` and beat.
+            wake.wait(SHOW_EVERY_S if views is not None else 0.2)
+    finally:
+        halt.set()
+        deadline = time.monotonic() + STREAMS_JOIN_S
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        for feed in feeds:
+            feed.count()
+        stuck = [worker.name for worker in workers if worker.is_alive()]
+        if stuck:  # closing a face mesh under a thread still inside it could crash the process: leave now
+            force_exit(0 if stop.is_set() else 1, f"{', '.join(stuck)} still in a frame at shutdown; not waiting")
+    _forward_events(events, publisher, by_stream)
+    _forward_peer_events(publisher, feeds, metrics)
+
+
+def _run_stream(feed: _Feed, processor: StreamProcessor, publisher: PredictionPublisher, health: Health,
+                halt: threading.Event, wake: threading.Event, views: dict[str, np.ndarray] | None) -> None:
+    """One stream's frames, one at a time, until its source ends or fails, or ``halt`` is set. A source that
+    fails for good ends this stream only; an error processing a frame loses that frame only (counted, logged)."""
     errors = _ErrorLog()
-    quit_pressed = False
-    while not (stop.is_set() or quit_pressed):
-        health.beat()
-        ready.clear()  # before looking: a frame that arrives after the look sets it again
-        active = [feed for feed in feeds if not feed.ended]
-        if not active:
-            break
-        processed = False
-        for feed in active:
+    try:
+        while not halt.is_set():
+            health.beat(feed.stream)
             try:
-                item = feed.next()
-            except Exception as exc:  # the source failed in a way reopening cannot fix: end this stream only
+                item = feed.next(timeout_s=FRAME_WAIT_S)
+            except Exception as exc:  # the source failed in a way reopening cannot fix
                 _stream_failed(feed, exc, publisher, health)
-                continue
+                return
             if item is None:
                 if feed.ended:
                     health.ended(feed.stream)
+                    return
                 continue
-            processed = True
             health.frame(feed.stream)
             frame = item[0]
             if not _is_image(frame):
                 feed.metrics.frames_corrupt()
                 continue
-            processor = processors[feed.stream]
             try:
                 processor.process(*item)
             except Exception as exc:  # one frame lost, not the stream, nor the others
                 feed.metrics.stream_error()
                 errors(feed.stream, "processing a frame", exc)
                 continue
-            quit_pressed = quit_pressed or (show and _show(frame, processor))
-        _forward_events(events, publisher, by_stream)
-        _forward_peer_events(publisher, feeds, metrics)
-        if not processed:
-            # Wake for the next frame or event; at least every 0.2 s, to notice ``stop`` and beat.
-            ready.wait(0.2)
-    _forward_events(events, publisher, by_stream)
-    _forward_peer_events(publisher, feeds, metrics)
+            if views is not None:
+                views[feed.stream] = draw_overlay(frame, processor)
+    finally:
+        wake.set()
 
 
 def _is_image(frame: object) -> bool:
@@ -510,17 +531,17 @@ def _stream_failed(feed: _Feed, exc: BaseException, publisher: PredictionPublish
     publisher.publish_status(feed.stream, "camera_lost", f"stopped: {feed.failure}")
 
 
-def _feed(camera: str, stream: str, options: ServeOptions, events: queue.SimpleQueue, ready: threading.Event,
+def _feed(camera: str, stream: str, options: ServeOptions, events: queue.SimpleQueue, wake: threading.Event,
           metrics: StreamMetrics) -> _Feed:
     spec = str(DEMO_CLIP) if camera == "demo" else camera
 
     def on_event(event: str, detail: str) -> None:  # runs on the thread reading the source
         events.put((stream, event, detail))
-        ready.set()
+        wake.set()
 
     source = ReopeningSource(make_source(spec, pace=options.pace, network_timeout_s=options.network_timeout_s,
                                          loop=options.loop), on_event=on_event)
-    return _Feed(stream, source, source.live or options.pace, ready, metrics)
+    return _Feed(stream, source, source.live or options.pace, metrics)
 
 
 def explanation_factory(options: ServeOptions, classifier) -> Callable[[StreamingClassifier], LiveExplanations] | None:
@@ -633,13 +654,16 @@ def check_display() -> None:
                            "run without --show, or in a desktop session")
 
 
-def _show(frame: np.ndarray, processor: StreamProcessor) -> bool:
-    """Show the overlay in the stream's window; True when the user pressed q."""
+def _show(views: dict[str, np.ndarray], processors: dict[str, StreamProcessor]) -> bool:
+    """Show each stream's newest overlay in its window; True when the user pressed q. r: "this is rest now"
+    for every face in view (a key press belongs to no one window)."""
     try:
-        cv2.imshow(f"edgeemo {processor.stream}", draw_overlay(frame, processor))
+        for stream, view in list(views.items()):
+            cv2.imshow(f"edgeemo {stream}", view)
         key = cv2.waitKey(1) & 0xFF
-        if key == ord("r"):  # "this is rest now" for every face in view
-            processor.request_rest()
+        if key == ord("r"):
+            for processor in processors.values():
+                processor.request_rest()
         return key == ord("q")
     except cv2.error as exc:
         raise EdgeemoError(f"--show: cannot open a window here ({str(exc).splitlines()[0][:80]})") from None

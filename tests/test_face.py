@@ -85,3 +85,31 @@ def test_shipped_face_template_matches_its_derivation():
     np.testing.assert_array_equal(derived["mirror"], shipped.mirror)
     np.testing.assert_array_equal(derived["stable_points"], shipped.stable_points)
     np.testing.assert_allclose(derived["template"], shipped.template, atol=1e-6)
+
+
+def _similarity_reference(points: np.ndarray) -> np.ndarray:
+    """The least-squares similarity of the stable points onto the template, written as complex numbers."""
+    face = face_template()
+    z = points[..., 0] + 1j * points[..., 1]
+    stable = z[..., face.stable_points]
+    target = face.template[face.stable_points].astype(np.float64) @ np.array([1, 1j])
+    s, t = stable - stable.mean(-1, keepdims=True), target - target.mean()
+    coef = (np.conj(s) * t).sum(-1, keepdims=True) / (np.abs(s) ** 2).sum(-1, keepdims=True)
+    aligned = coef * (z - stable.mean(-1, keepdims=True)) + target.mean()
+    return np.stack([aligned.real, aligned.imag], -1)
+
+
+def test_the_compiled_normalisation_is_the_least_squares_similarity_for_any_batch_shape_and_type(london_dev):
+    # Real faces, turned, scaled and moved by a known similarity each, in a [2, 25] batch, as float64 and float32,
+    # and one face alone: the compiled kernel gives the reference's numbers (to float32) and undoes the motion.
+    data = np.load(london_dev / "landmarks.npz")
+    faces = data["landmarks"][:50, :, :2] * 480
+    rng = np.random.default_rng(0)
+    angle, scale, shift = rng.uniform(-0.5, 0.5, 50), rng.uniform(0.5, 2, 50), rng.uniform(-100, 100, (50, 2))
+    rotation = np.stack([np.cos(angle), -np.sin(angle), np.sin(angle), np.cos(angle)], -1).reshape(50, 2, 2)
+    moved = (scale[:, None, None] * faces @ rotation.transpose(0, 2, 1) + shift[:, None]).reshape(2, 25, 468, 2)
+    for batch in (moved, moved.astype(np.float32), moved[1, 3], moved[:, ::2, ::-1][..., ::-1, :]):
+        out = normalize_landmarks(batch)
+        assert out.dtype == np.float32 and out.shape == batch.shape
+        np.testing.assert_allclose(out, _similarity_reference(batch.astype(np.float64)), atol=2e-6)
+    np.testing.assert_allclose(normalize_landmarks(moved).reshape(50, 468, 2), normalize_landmarks(faces), atol=2e-5)

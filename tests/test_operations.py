@@ -405,3 +405,18 @@ def test_health_liveness_follows_the_loop_and_readiness_every_streams_frames():
     assert not health.liveness()[0] and "stuck" in health.liveness()[1]
     health.stopping()
     assert health.readiness() == (False, "shutting down")
+
+
+def test_health_liveness_fails_when_one_streams_thread_is_stuck_not_when_it_ended():
+    clock = Clock()
+    health = Health(["a", "b"], stale_s=5, stall_s=10, clock=clock)
+    health.beat(), health.beat("a"), health.beat("b")
+    clock.now += 8
+    health.beat(), health.beat("a")  # b's thread is inside one call (a face mesh that never returns, say)
+    assert health.liveness() == (True, "ok")
+    clock.now += 3
+    health.beat(), health.beat("a")
+    alive, text = health.liveness()
+    assert not alive and text == "b: its processing thread is stuck: last turn 11.0 s ago (limit 10 s)"
+    health.ended("b")  # a stream whose source ended has no thread to turn
+    assert health.liveness() == (True, "ok")

@@ -201,3 +201,37 @@ def test_human_readable_lines():
     assert line.endswith(" ms")
     assert " cam0 #1 no face " in format_message(nothing)
     assert format_message(status).endswith(" cam0 #0 status camera_lost: camera 0: no frame")
+
+
+def test_streams_publishing_from_their_own_threads_lose_and_garble_nothing():
+    # serve publishes each stream from its own thread through one publisher: every message arrives whole,
+    # each stream's seq counts up without a gap, and statuses keep their own sequence.
+    import threading
+
+    streams, count = [f"s{i}" for i in range(6)], 300
+    with PredictionPublisher(ANY_PORT, sndhwm=10_000) as pub, Subscriber(pub.endpoint, timeout_s=10) as sub:
+        handshake(pub, sub, stream="s0")
+        start = threading.Barrier(len(streams))
+
+        def run(stream: str) -> None:
+            start.wait()
+            for i in range(count):
+                publish(pub, stream=stream, scores=[i / count] * 6)
+                if i % 50 == 0:
+                    pub.publish_status(stream, "face_found", f"face {i}")
+
+        threads = [threading.Thread(target=run, args=(s,)) for s in streams]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        got = []
+        while (item := sub.receive(2.0)) is not None:
+            got.append(item[1])
+    for stream in streams:
+        mine = [m for m in got if m["stream"] == stream and m["kind"] == "prediction"]
+        assert [m["seq"] for m in mine] == list(range(count))
+        assert [m["scores"]["anger"] for m in mine] == pytest.approx([i / count for i in range(count)])
+        status = [m["seq"] for m in got if m["stream"] == stream and m["kind"] == "status"]
+        assert status == list(range(status[0], status[0] + count // 50))
+    assert sub.dropped == 0

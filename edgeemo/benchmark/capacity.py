@@ -124,6 +124,15 @@ def run_trial(layout: str, n: int, clip: Path, bundle: Path) -> dict[str, object
                 process.kill()
         sub.close(linger=0)
         context.term()
+    silent = [s for s, items in captured.items() if not items]
+    if silent:  # never all publishing at once: no overlap to measure, the trial failed on the whole run
+        whole = int(sum(totals["edgeemo_frames_dropped"].values()))
+        return {"layout": layout, "streams": n, "processes": len(processes), "overlap_s": 0.0,
+                "dropped": {}, "dropped_total": max(whole, 1), "dropped_whole_run": whole, "windows_refused": 0,
+                "predictions": {s: len(items) for s, items in captured.items()}, "published_nothing": silent,
+                "latency_total": summary_ms(np.asarray([lat for items in captured.values() for _, lat in items]
+                                                       or [float("nan")])),
+                "peak_rss_mb": round(peak_rss)}
     start = max(items[0][0] for items in captured.values())
     end = min(items[-1][0] for items in captured.values())
     at_overlap = at_overlap or {k: {} for k in totals}
