@@ -76,6 +76,10 @@ class Metrics:
             "edgeemo_frames_dropped", "Frames replaced by a newer one before processing (slower than the source)",
             stream, registry=registry,
         )
+        self.frames_skipped = Counter(
+            "edgeemo_frames_skipped", "Frames passed over on purpose: serve --process-every N runs the face mesh "
+            "on every N-th frame only", stream, registry=registry,
+        )
         self.source_reopens = Counter(
             "edgeemo_source_reopens", "Times a lost source was opened again", stream, registry=registry
         )
@@ -148,6 +152,7 @@ class StreamMetrics:
         self._tracks_started = metrics.tracks_started.labels(stream)
         self._predictions = {label: metrics.predictions.labels(stream, label) for label in LABELS}
         self._frames_dropped = metrics.frames_dropped.labels(stream)
+        self._frames_skipped = metrics.frames_skipped.labels(stream)
         self._reopens = metrics.source_reopens.labels(stream)
         self._open_failures = metrics.source_open_failures.labels(stream)
         self._corrupt = metrics.frames_corrupt.labels(stream)
@@ -180,6 +185,9 @@ class StreamMetrics:
 
     def frames_dropped(self, count: int = 1) -> None:
         self._frames_dropped.inc(count)
+
+    def frame_skipped(self) -> None:
+        self._frames_skipped.inc()
 
     def source_reopened(self) -> None:
         self._reopens.inc()

@@ -81,6 +81,7 @@ class ServeOptions:
     metrics_host: str = DEFAULT_METRICS_HOST
     metrics_port: int = DEFAULT_METRICS_PORT  # 0: no metrics endpoint
     every: int = 1  # classify every n-th frame once the window is full
+    process_every: int = 1  # run the face mesh and everything after it on every n-th frame of each stream
     threads: int = 1  # ONNX Runtime intra-op threads
     device: str = "cpu"
     pace: bool = True  # files play at their own frame rate; False: as fast as possible, no frame dropped
@@ -104,12 +105,17 @@ class StreamProcessor:
 
     def __init__(self, stream: str, bundle: ModelBundle, classifier: EmotionClassifier | StreamingClassifier, landmarker,
                  publisher: PredictionPublisher, metrics: StreamMetrics, every: int = 1, face_gap_s: float = 0.5,
-                 explain: Callable[[StreamingClassifier], LiveExplanations] | None = None, calibration: str = "auto"):
+                 explain: Callable[[StreamingClassifier], LiveExplanations] | None = None, calibration: str = "auto",
+                 process_every: int = 1):
         self.stream, self.bundle, self.classifier = stream, bundle, classifier
         self.explain = explain  # --explain: makes a face's explanations for a classifier (edgeemo.live_explanations)
         self.calibration = calibration  # "auto": a calibrated bundle finds each face's rest; "off": it does not
         self.landmarker, self.publisher, self.metrics = landmarker, publisher, metrics
         self.every, self.face_gap_s = every, face_gap_s
+        # Every n-th frame goes through the face mesh, the others are passed over (``--process-every``): the
+        # windows are timed (edgeemo.streaming), so they still span their seconds while the step n / fps is
+        # no longer than the bundle's window step (2 at 30 fps for a window sampled 15 times a second).
+        self.process_every = process_every
         self._frames_seen = 0  # frames of this stream so far: video time for a file read with --fast
         self._rgb: np.ndarray | None = None
         self._face_present: bool | None = None  # None until the first frame; False: no face seen yet
@@ -126,6 +132,9 @@ class StreamProcessor:
         started = time.monotonic()
         self.metrics.frame()
         self._frames_seen += 1
+        if (self._frames_seen - 1) % self.process_every:
+            self.metrics.frame_skipped()
+            return []
         if self._rgb is None or self._rgb.shape != frame.shape:
             self._rgb = np.empty_like(frame)
         cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=self._rgb)  # OpenCV decodes BGR, MediaPipe wants RGB
@@ -136,8 +145,10 @@ class StreamProcessor:
         ids = self.tracker.update(faces, normalized)
         landmarks_s = time.monotonic() - started
         self.last_faces = [face for face in ids if face >= 0]
+        # A face missed on a processed frame was missed for process_every frames of video.
+        interval = None if self.frame_interval_s is None else self.frame_interval_s * self.process_every
         for face in [face for face in self.tracks if face not in ids]:
-            if self.tracks[face].missed(captured_at, self.frame_interval_s, at):
+            if self.tracks[face].missed(captured_at, interval, at):
                 self._end(face)
         if not faces:
             if self._face_present is None:
@@ -338,6 +349,9 @@ def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
         with PredictionPublisher(options.connect or options.bind, connect=options.connect is not None,
                                  curve=_curve_keys(options), sndhwm=options.sndhwm) as publisher:
             bundle = load_bundle(options.model or _default_bundle())
+            if options.process_every > 1 and bundle.streaming is None:
+                raise EdgeemoError(f"--process-every {options.process_every}: {bundle.path} has no streaming pair, so its "
+                                   "window is counted in frames and would stretch; add one with edgeemo fuse")
             providers = check_device(options.device, bundle.models[0].path)
             metrics = Metrics(bundle=bundle.bundle_id)
             health = Health(streams, stale_s=options.stale_s)
@@ -363,7 +377,8 @@ def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
                         explain = explanation_factory(options, classifier)
                         processors[feed.stream] = StreamProcessor(feed.stream, bundle, classifier, landmarker,
                                                                   publisher, feed.metrics, options.every,
-                                                                  options.face_gap_s, explain, options.calibration)
+                                                                  options.face_gap_s, explain, options.calibration,
+                                                                  options.process_every)
                     if not stop.is_set():
                         for feed in feeds:
                             publisher.publish_status(feed.stream, "started",

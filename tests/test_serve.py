@@ -191,3 +191,27 @@ def test_the_show_overlay_draws_each_face_its_landmarks_box_and_score_bars(bundl
             row = view[py + 14 + 16 * i - 5, px + SCORE_BAR_X:px + SCORE_BAR_X + SCORE_BAR_PX + 2]
             drawn = (row == SCORE_COLOUR).all(axis=1)
             assert drawn.sum() == int(SCORE_BAR_PX * score) + 1 and drawn[:drawn.sum()].all()
+
+
+def test_process_every_2_halves_the_frames_processed_and_the_timed_window_still_spans_its_second():
+    # The demo clip (150 frames at 30 fps, a real face) through a bundle with a streaming pair: windows of 16
+    # frames 1/15 s apart. Every frame: the first window is full after 1 s of video (frame 31), 120 predictions.
+    # Every 2nd frame: 75 frames processed, each exactly on the window's step, so the window is full at the 16th
+    # and 60 predictions follow, none refused for timing.
+    from edgeemo.info import ABSOLUTE_BUNDLE
+
+    counts = {}
+    for every in ("1", "2"):
+        with serving("--camera", "demo", "--model", str(ABSOLUTE_BUNDLE), "--fast", "--process-every", every) as (
+                process, sub, _):
+            got = messages_until_shutdown(sub, process)
+            assert process.wait(60) == 0
+        counts[every] = [m["seq"] for m in got if m["kind"] == "prediction"]
+    assert counts["1"] == list(range(120))
+    assert counts["2"] == list(range(60))
+
+
+def test_process_every_needs_a_timed_window(bundle, capsys):  # conftest's linear bundle has no streaming pair
+    assert main(["serve", "--camera", "demo", "--model", str(bundle), "--process-every", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("edgeemo: error: --process-every 2: ") and "no streaming pair" in err[0]

@@ -1,6 +1,7 @@
 """How many 30 fps real-face streams this machine serves with no frame dropped: one process, or one per stream.
 
     python -m edgeemo.benchmark.capacity [--seconds 40] [--one-process 8,10,12,14] [--per-stream 10,12,14,16]
+                                         [--process-every N]
 
 Real ``edgeemo serve`` processes on the demo clip (a real face, played forward and back) paced at 30
 frames/s per stream, as cameras deliver: N streams in one process (``--camera`` N times), or N processes of
@@ -9,7 +10,9 @@ A stream dropped a frame when its capture thread replaced a frame the loop had n
 counter ``edgeemo_frames_dropped_total``, read from each process's /metrics every half second. Only the
 interval in which every stream was publishing counts (start-up, when the other processes load MediaPipe,
 is left out); windows refused for timing (``edgeemo_windows_refused_total``) are counted beside. Each layout
-goes up its list of N and stops at the first N with a drop. Writes bench/results/capacity.{json,md,png}.
+goes up its list of N and stops at the first N with a drop. ``--process-every N`` runs serve so (the face mesh
+on every N-th frame; frames passed over on purpose are not drops). Writes bench/results/capacity.{json,md,png},
+or capacity_every<N>.* for N > 1.
 """
 
 from __future__ import annotations
@@ -73,9 +76,9 @@ def _counters(metrics_ports: list[int], totals: dict[str, dict[str, float]]) -> 
                         totals[family.name][sample.labels["stream"]] = sample.value
 
 
-def run_trial(layout: str, n: int, clip: Path, bundle: Path) -> dict[str, object]:
+def run_trial(layout: str, n: int, clip: Path, bundle: Path, process_every: int = 1) -> dict[str, object]:
     streams = [f"s{i}" for i in range(n)]
-    base = [sys.executable, "-m", "edgeemo", "serve", "--model", str(bundle)]
+    base = [sys.executable, "-m", "edgeemo", "serve", "--model", str(bundle), "--process-every", str(process_every)]
     if layout == "one process":
         ports, metrics_ports = free_ports(1), free_ports(1)
         commands = [base + ["--bind", f"tcp://127.0.0.1:{ports[0]}", "--metrics-port", str(metrics_ports[0])]
@@ -150,7 +153,8 @@ def run_trial(layout: str, n: int, clip: Path, bundle: Path) -> dict[str, object
             "latency_total": summary_ms(np.asarray(latencies)), "peak_rss_mb": round(peak_rss)}
 
 
-def run(seconds: float, ladders: dict[str, list[int]], bundle: Path, progress=print) -> dict[str, object]:
+def run(seconds: float, ladders: dict[str, list[int]], bundle: Path, process_every: int = 1,
+        progress=print) -> dict[str, object]:
     before = machine()
     trials = []
     with tempfile.TemporaryDirectory(prefix="edgeemo-capacity-") as tmp:
@@ -164,7 +168,7 @@ def run(seconds: float, ladders: dict[str, list[int]], bundle: Path, progress=pr
                     progress(f"{layout}, {n} streams: not started, {processes} processes would not fit in memory")
                     break
                 progress(f"{layout}, {n} streams")
-                trial = run_trial(layout, n, clip, bundle)
+                trial = run_trial(layout, n, clip, bundle, process_every)
                 trials.append(trial)
                 rss_per_process = trial["peak_rss_mb"] / trial["processes"]
                 progress(f"  dropped {trial['dropped_total']}, p99 {trial['latency_total']['p99_ms']:.1f} ms, "
@@ -176,13 +180,17 @@ def run(seconds: float, ladders: dict[str, list[int]], bundle: Path, progress=pr
     return {"benchmark": "concurrent 30 fps streams with no frame dropped", "date": now(),
             "command": "python -m edgeemo.benchmark.capacity " + " ".join(sys.argv[1:]), "machine": before,
             "load_average_after": load_average(), "pinned_cpu": None, "seconds": seconds, "clip_fps": fps,
-            "bundle": load_bundle(bundle).bundle_id,
+            "bundle": load_bundle(bundle).bundle_id, "process_every": process_every,
             "classifier": "streaming pair" if load_bundle(bundle).streaming else "six per-emotion models",
             "trials": trials, "most_streams_without_drops": best}
 
 
 def write(out: Path, result: dict) -> list[Path]:
     best = result["most_streams_without_drops"]
+    every = result.get("process_every", 1)
+    name = NAME if every == 1 else f"{NAME}_every{every}"
+    processed = ("every frame processed" if every == 1 else
+                 f"`serve --process-every {every}`: the face mesh and models on every {every}th frame")
     lines = [
         "# Concurrent 30 fps real-face streams with no frame dropped",
         "",
@@ -191,7 +199,8 @@ def write(out: Path, result: dict) -> list[Path]:
         machine_line(result),
         "",
         f"Each stream: the demo clip (a real face) played forward and back, {result['seconds']:g} s paced at "
-        f"{result['clip_fps']:g} frames/s. Bundle `{result['bundle']}` ({result['classifier']}). Dropped: frames "
+        f"{result['clip_fps']:g} frames/s, {processed}. Bundle `{result['bundle']}` ({result['classifier']}). "
+        "Dropped: frames "
         "replaced before the loop took them (serve's `edgeemo_frames_dropped_total`) while every stream was "
         "publishing, and over the whole run (start-up included); windows refused for timing beside; latency: "
         "`latency.total`, capture to publication, over every stream.",
@@ -207,9 +216,9 @@ def write(out: Path, result: dict) -> list[Path]:
     lines += ["", "Most streams with no frame dropped: " + ", ".join(f"{layout}: **{n}**" for layout, n in best.items())
               + " (each layout stops at its first trial with a drop).", ""]
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / f"{NAME}.json", result)
-    atomic_write_text(out / f"{NAME}.md", "\n".join(lines))
-    paths = [out / f"{NAME}.json", out / f"{NAME}.md"]
+    atomic_write_json(out / f"{name}.json", result)
+    atomic_write_text(out / f"{name}.md", "\n".join(lines))
+    paths = [out / f"{name}.json", out / f"{name}.md"]
     import matplotlib  # mediapipe depends on it: present on every install
 
     matplotlib.use("Agg")
@@ -225,13 +234,14 @@ def write(out: Path, result: dict) -> list[Path]:
                 ax.annotate(f"{t['dropped_total']} dropped", (t["streams"], t["latency_total"]["p99_ms"]), fontsize=8)
     ax.set_xlabel("concurrent 30 fps streams")
     ax.set_ylabel("capture to publication, ms")
-    ax.set_title(f"Streams on {result['machine']['cores']} cores\n{result['machine']['cpu']}")
+    ax.set_title(f"Streams on {result['machine']['cores']} cores, {processed.split(':')[0].strip('`')}\n"
+                 f"{result['machine']['cpu']}", fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out / f"{NAME}.png", dpi=120)
+    fig.savefig(out / f"{name}.png", dpi=120)
     plt.close(fig)
-    return paths + [out / f"{NAME}.png"]
+    return paths + [out / f"{name}.png"]
 
 
 def _ladder(text: str) -> list[int]:
@@ -244,10 +254,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--one-process", type=_ladder, default=[8, 10, 12, 14], metavar="N,N,...")
     parser.add_argument("--per-stream", type=_ladder, default=[10, 12, 14, 16], metavar="N,N,...")
     parser.add_argument("--model", type=Path, default=DEFAULT_BUNDLE)
+    parser.add_argument("--process-every", type=int, default=1, metavar="N",
+                        help="serve --process-every N: the face mesh on every N-th frame (default 1: every frame)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)
     started = time.time()
-    result = run(args.seconds, {"one process": args.one_process, "one per stream": args.per_stream}, args.model)
+    result = run(args.seconds, {"one process": args.one_process, "one per stream": args.per_stream}, args.model,
+                 args.process_every)
     result["wall_s"] = round(time.time() - started, 1)
     for path in write(args.out, result):
         print(path)
