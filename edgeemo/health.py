@@ -1,4 +1,4 @@
-"""What ``/healthz`` and ``/readyz`` answer for ``edgeemo serve``, from what its processing loop reports.
+"""What ``/healthz`` and ``/readyz`` answer for ``edgeemo serve``, from what its main loop and stream threads report.
 
     health = Health(["cam0", "cam1"])
     health.beat()            # the main loop, once per turn (at least every 0.2 s)

@@ -184,11 +184,10 @@ def write(out: Path, result: dict) -> list[Path]:
         "",
         result["conclusion"],
         "",
-        "Reading it: in one process the streams take turns on one loop, so a frame waits while the other "
-        "stream's frame is processed (here both paced sources start together, so stream b's frames always wait "
-        "for a's; unsynchronised cameras share the wait), and the loop uses at most one core. Two processes run "
-        "side by side, but each loads its own MediaPipe (and TensorFlow, where the offline extra is installed, "
-        "as here) and its own models.",
+        "Reading it: in one process each stream is processed on a thread of its own, and MediaPipe and ONNX "
+        "Runtime let go of the GIL while they work, so the process uses every core and neither stream waits for "
+        "the other's frame. Two processes run side by side with a GIL each, but each loads its own MediaPipe (and "
+        "TensorFlow, where the offline extra is installed, as here) and its own models.",
         "",
     ]
     out.mkdir(parents=True, exist_ok=True)

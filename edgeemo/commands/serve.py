@@ -77,7 +77,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
                         f"it counts as down and is retried (default {DEFAULT_NETWORK_TIMEOUT_S:g})")
     p.add_argument("--stale-after", type=positive_float, default=DEFAULT_STALE_S, metavar="SECONDS",
                    help="/readyz fails while a stream has had no frame for this long "
-                        f"(default {DEFAULT_STALE_S:g}; /healthz only checks that the processing loop turns)")
+                        f"(default {DEFAULT_STALE_S:g}; /healthz only checks that the processing threads turn)")
     p.add_argument("--verbose", action="store_true",
                    help="also show the log lines of MediaPipe, TensorFlow, ONNX Runtime and OpenCV (hidden by default)")
     p.add_argument("--show", action="store_true",
