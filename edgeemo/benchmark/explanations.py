@@ -1,6 +1,7 @@
 """Live explanations measured: completeness, agreement with the truth and the offline ranking, and cost.
 
     PYTHONPATH=. python -m edgeemo.benchmark.explanations [--data synth.npz] [--out bench/results]
+    PYTHONPATH=. python -m edgeemo.benchmark.explanations --models calibrated   # agreement only, see below
 
 1. completeness on real-face windows (London dev faces, neutral -> smiling onsets, holds and offsets;
    edgeemo.fuse.real_face_windows): |residual| / |F(x) - F(b)|, median and max, top emotion and happiness;
@@ -17,7 +18,10 @@
    explanation; the head's time against the number of windows it scores (exact Shapley over R regions
    scores 2^R; permutation-sampled Shapley with M permutations M * R + 1); and the pipeline (MediaPipe to
    publish, edgeemo.benchmark.end_to_end) on the demo clip without and with --explain on every prediction.
-Writes explanations.json and explanations.md.
+Writes explanations.json and explanations.md. ``--models calibrated`` measures 2. alone on the default
+bundle's calibrated models (what a face is explained by once its rest is known), on rest-relative synthetic
+people (``edgeemo data synth --representation rest-relative/v1``, the runtime's rest estimator on each), and
+writes explanations_calibrated.json and .md.
 """
 
 from __future__ import annotations
@@ -99,11 +103,11 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def synth_data(workdir: Path) -> Path:
+def synth_data(workdir: Path, representation: str = "absolute") -> Path:
     out = workdir / "synth.npz"
     subprocess.run([sys.executable, "-m", "edgeemo", "data", "synth", "--out", str(out), "--seed", str(SYNTH_SEED),
-                    "--sequences", str(SYNTH_SEQUENCES), "--subjects", str(SYNTH_SUBJECTS)],
-                   check=True, stdout=subprocess.DEVNULL)
+                    "--sequences", str(SYNTH_SEQUENCES), "--subjects", str(SYNTH_SUBJECTS),
+                    "--representation", representation], check=True, stdout=subprocess.DEVNULL)
     return out
 
 
@@ -184,6 +188,26 @@ def pipeline(budget_s: float) -> dict:
             "explain_every_prediction": run_pipeline(DEFAULT_BUNDLE, DEMO, budget_s, explain_every=1)}
 
 
+def agreement_lines(a: dict) -> list[str]:
+    """The agreement section: per emotion, top-region precision and rank correlation with IG's selection."""
+    lines = [f"## Agreement (synthetic people, seed {a['seed']}, {a['windows']} windows)", "", a["rule"] + ".", "",
+             "| emotion | true regions | detected | top-region precision (canonical) | (personal rest) | "
+             "top region touched by the emotion (canonical) | Spearman vs IG selection (canonical) | (personal) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, row in a["emotions"].items():
+        lines.append(f"| {name} | {', '.join(row['true_regions'])} | {row['canonical']['detected']} / {row['windows']} | "
+                     f"{row['canonical']['top_region_precision']:.3f} | {row['personal']['top_region_precision']:.3f} | "
+                     f"{row['canonical']['top_region_touched']:.3f} | "
+                     f"{row['canonical']['spearman_vs_ig_selection']:.2f} | {row['personal']['spearman_vs_ig_selection']:.2f} |")
+    lines.append("")
+    lines.append("Top regions of correctly detected windows (canonical): " + "; ".join(
+        f"{name} " + ", ".join(f"{region} {n}" for region, n in sorted(row["canonical"]["top_regions"].items(),
+                                                                        key=lambda item: -item[1]))
+        for name, row in a["emotions"].items()) + ".")
+    return lines + ["", f"Pooled over emotions: canonical {a['pooled_precision']['canonical']:.3f}, personal rest "
+                        f"{a['pooled_precision']['personal']:.3f}.", ""]
+
+
 def write(out: Path, result: dict) -> list[Path]:
     c, a, k, p = result["completeness"], result["agreement"], result["cost"], result["pipeline"]
     lines = ["# Live explanations", "", f"{result['date']}, `{result['command']}`; {result['machine_summary']}.", "",
@@ -200,21 +224,11 @@ def write(out: Path, result: dict) -> list[Path]:
                  {key: c["first_held_smile"][key] for key in ("emotion", "score", "baseline_score", "residual")})
              + "`, regions " + ", ".join(f"{n} {v:+.3f}" for n, v in sorted(
                  c["first_held_smile"]["regions"].items(), key=lambda item: -abs(item[1]))), "",
-             f"## Agreement (synthetic people, seed {a['seed']}, {a['windows']} windows)", "", a["rule"] + ".", "",
-             "| emotion | true regions | detected | top-region precision (canonical) | (personal rest) | "
-             "top region touched by the emotion (canonical) | Spearman vs IG selection (canonical) | (personal) |",
-             "|---|---|---|---|---|---|---|---|"]
-    for name, row in a["emotions"].items():
-        lines.append(f"| {name} | {', '.join(row['true_regions'])} | {row['canonical']['detected']} / {row['windows']} | "
-                     f"{row['canonical']['top_region_precision']:.3f} | {row['personal']['top_region_precision']:.3f} | "
-                     f"{row['canonical']['top_region_touched']:.3f} | "
-                     f"{row['canonical']['spearman_vs_ig_selection']:.2f} | {row['personal']['spearman_vs_ig_selection']:.2f} |")
-    lines += ["", f"Pooled over emotions: canonical {a['pooled_precision']['canonical']:.3f}, personal rest "
-                  f"{a['pooled_precision']['personal']:.3f}.", "",
-              "## Cost (default bundle, K = 64, one thread, one core)", "",
-              "Wall time is what a caller waits; CPU time is what this process spent, which other processes "
-              "competing for the core do not inflate as much.", "",
-              "| emotion | regions R | windows 2^R | median ms | p99 ms | CPU median ms |", "|---|---|---|---|---|---|"]
+             *agreement_lines(a),
+             "## Cost (default bundle, K = 64, one thread, one core)", "",
+             "Wall time is what a caller waits; CPU time is what this process spent, which other processes "
+             "competing for the core do not inflate as much.", "",
+             "| emotion | regions R | windows 2^R | median ms | p99 ms | CPU median ms |", "|---|---|---|---|---|---|"]
     for name, row in k["per_explanation"].items():
         lines.append(f"| {name} | {row['regions']} | {2 ** row['regions']} | {row['median_ms']:.2f} | {row['p99_ms']:.2f} "
                      f"| {row['cpu_median_ms']:.2f} |")
@@ -237,13 +251,42 @@ def write(out: Path, result: dict) -> list[Path]:
     return paths
 
 
+def write_calibrated(out: Path, data: Path | None, argv: list[str] | None) -> list[Path]:
+    """The agreement of the calibrated models' live explanations on rest-relative synthetic people, where a
+    window at rest is the canonical face: the canonical baseline is each person's own rest."""
+    bundle = load_bundle(DEFAULT_BUNDLE)
+    with tempfile.TemporaryDirectory() as workdir:
+        data = data or synth_data(Path(workdir), representation="rest-relative/v1")
+        result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "command": "python -m edgeemo.benchmark.explanations " + " ".join(
+                      argv if argv is not None else sys.argv[1:]),
+                  "machine": machine(), "bundle": bundle.bundle_id, "representation": bundle.representation,
+                  "agreement": agreement(StreamingClassifier(bundle, threads=1), data)}
+    lines = ["# Live explanations of the calibrated models", "",
+             f"{result['date']}, `{result['command']}`; bundle `{bundle.bundle_id}` (its calibrated models, "
+             f"{bundle.representation}). Completeness and cost: explanations.md (the same explainer and graphs).", "",
+             *agreement_lines(result["agreement"])]
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "explanations_calibrated.json", out / "explanations_calibrated.md"]
+    atomic_write_json(paths[0], result)
+    atomic_write_text(paths[1], "\n".join(lines))
+    return paths
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="synthetic dataset with its truth file (default: made)")
     parser.add_argument("--budget", type=float, default=3.0, help="seconds per timed measurement")
     parser.add_argument("--pipeline-budget", type=float, default=20.0, help="seconds per pipeline run")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    parser.add_argument("--models", choices=("absolute", "calibrated"), default="absolute",
+                        help="calibrated: the agreement alone, on the default bundle's calibrated models and "
+                             "rest-relative synthetic people (explanations_calibrated.*)")
     args = parser.parse_args(argv)
+    if args.models == "calibrated":
+        for path in write_calibrated(args.out, args.data, argv):
+            print(path)
+        return
     # Agreement and cost on the absolute fallback: the synthetic test windows and their truth are absolute faces.
     bundle = load_bundle(ABSOLUTE_BUNDLE)
     m = machine()
