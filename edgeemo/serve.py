@@ -6,13 +6,14 @@ camera drops frames and counts them instead of falling behind; files read as fas
 the stream's processing thread, every frame processed. Each stream is processed on a thread of its own,
 with its own face mesh, ring buffer and models: MediaPipe and ONNX Runtime let go of Python's GIL while
 they work, so the streams of one process share every core (docs/streaming.md#concurrent-streams). All
-publish on one socket, which binds (subscribers connect to it) or connects to an ``edgeemo relay``. Several faces in one stream each get an id, a window
-and predictions of their own (``StreamProcessor``, ``edgeemo.face_track``; docs/multi-face.md).
+publish on one socket, which binds (subscribers connect to it) or connects to an ``edgeemo relay``.
+Several faces in one stream each get an id, a window and predictions of their own (``StreamProcessor``,
+``edgeemo.face_track``; docs/multi-face.md).
 
 Left alone for weeks (docs/operations.md): a live source that is not there at start is waited for like
 one lost later; what goes wrong in one stream stays in it; SIGTERM ends the process within 2 s whatever
-the sources do (``edgeemo.shutdown``); /healthz and /readyz say whether the loop turns and every stream
-has frames (``edgeemo.health``).
+the sources do (``edgeemo.shutdown``); /healthz and /readyz say whether the main loop and every stream's
+thread turn and every stream has frames (``edgeemo.health``).
 """
 
 from __future__ import annotations
@@ -224,7 +225,8 @@ def stream_ids(cameras: tuple[str, ...], streams: tuple[str, ...] | None) -> tup
 class _Feed:
     """One stream's source as its processing thread sees it: ``next()`` gives the next frame, or None;
     ``ended`` once the source has ended. A threaded feed is captured on its own thread (live and
-    paced sources); an unthreaded one is read on the loop's thread, every frame, as fast as it decodes.
+    paced sources); an unthreaded one is read on the stream's processing thread, every frame, as fast as it
+    decodes.
 
     A live source (camera, URL) is opened on its capture thread and, if it is not there yet, waited for
     with backoff like one lost later: a camera that enumerates after boot is a fault of the world, not a
@@ -350,8 +352,8 @@ def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
                                  curve=_curve_keys(options), sndhwm=options.sndhwm) as publisher:
             bundle = load_bundle(options.model or _default_bundle())
             if options.process_every > 1 and bundle.streaming is None:
-                raise EdgeemoError(f"--process-every {options.process_every}: {bundle.path} has no streaming pair, so its "
-                                   "window is counted in frames and would stretch; add one with edgeemo fuse")
+                raise EdgeemoError(f"--process-every {options.process_every}: {bundle.path} has no streaming pair, "
+                                   "so its window is counted in frames and would stretch; add one with edgeemo fuse")
             providers = check_device(options.device, bundle.models[0].path)
             metrics = Metrics(bundle=bundle.bundle_id)
             health = Health(streams, stale_s=options.stale_s)
