@@ -5,14 +5,14 @@
 
 Real ``edgeemo serve`` processes on the demo clip (a real face, played forward and back) paced at 30
 frames/s per stream, as cameras deliver: N streams in one process (``--camera`` N times), or N processes of
-one stream each. A subscriber records every prediction. A stream dropped a frame when two of its
-A stream dropped a frame when its capture thread replaced a frame the loop had not taken yet: serve's own
-counter ``edgeemo_frames_dropped_total``, read from each process's /metrics every half second. Only the
+one stream each. A subscriber records every prediction. A stream dropped a frame when its capture thread
+replaced a frame its processing thread had not taken yet: serve's own counter
+``edgeemo_frames_dropped_total``, read from each process's /metrics every half second. Only the
 interval in which every stream was publishing counts (start-up, when the other processes load MediaPipe,
 is left out); windows refused for timing (``edgeemo_windows_refused_total``) are counted beside. Each layout
-goes up its list of N and stops at the first N with a drop. ``--process-every N`` runs serve so (the face mesh
-on every N-th frame; frames passed over on purpose are not drops). Writes bench/results/capacity.{json,md,png},
-or capacity_every<N>.* for N > 1.
+goes up its list of N and stops at the first N with a drop (or a stream that never published).
+``--process-every N`` runs serve so (the face mesh on every N-th frame; frames passed over on purpose are not
+drops). Writes bench/results/capacity.{json,md,png}, or capacity_every<N>.* for N > 1.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def run_trial(layout: str, n: int, clip: Path, bundle: Path, process_every: int 
     if silent:  # never all publishing at once: no overlap to measure, the trial failed on the whole run
         whole = int(sum(totals["edgeemo_frames_dropped"].values()))
         return {"layout": layout, "streams": n, "processes": len(processes), "overlap_s": 0.0,
-                "dropped": {}, "dropped_total": max(whole, 1), "dropped_whole_run": whole, "windows_refused": 0,
+                "dropped": {}, "dropped_total": whole, "dropped_whole_run": whole, "windows_refused": 0,
                 "predictions": {s: len(items) for s, items in captured.items()}, "published_nothing": silent,
                 "latency_total": summary_ms(np.asarray([lat for items in captured.values() for _, lat in items]
                                                        or [float("nan")])),
@@ -151,6 +151,11 @@ def run_trial(layout: str, n: int, clip: Path, bundle: Path, process_every: int 
             "windows_refused": sum(refused.values()),
             "predictions": {s: len(items) for s, items in captured.items()},
             "latency_total": summary_ms(np.asarray(latencies)), "peak_rss_mb": round(peak_rss)}
+
+
+def failed(trial: dict) -> bool:
+    """A trial with a drop, or with a stream that never published (then no overlap could be measured)."""
+    return bool(trial["dropped_total"] or trial.get("published_nothing"))
 
 
 def run(seconds: float, ladders: dict[str, list[int]], bundle: Path, process_every: int = 1,
@@ -173,9 +178,9 @@ def run(seconds: float, ladders: dict[str, list[int]], bundle: Path, process_eve
                 rss_per_process = trial["peak_rss_mb"] / trial["processes"]
                 progress(f"  dropped {trial['dropped_total']}, p99 {trial['latency_total']['p99_ms']:.1f} ms, "
                          f"overlap {trial['overlap_s']} s")
-                if trial["dropped_total"]:
+                if failed(trial):
                     break
-    best = {layout: max((t["streams"] for t in trials if t["layout"] == layout and not t["dropped_total"]),
+    best = {layout: max((t["streams"] for t in trials if t["layout"] == layout and not failed(t)),
                         default=0) for layout in ladders}
     return {"benchmark": "concurrent 30 fps streams with no frame dropped", "date": now(),
             "command": "python -m edgeemo.benchmark.capacity " + " ".join(sys.argv[1:]), "machine": before,
@@ -189,8 +194,8 @@ def write(out: Path, result: dict) -> list[Path]:
     best = result["most_streams_without_drops"]
     every = result.get("process_every", 1)
     name = NAME if every == 1 else f"{NAME}_every{every}"
-    processed = ("every frame processed" if every == 1 else
-                 f"`serve --process-every {every}`: the face mesh and models on every {every}th frame")
+    label = "every frame processed" if every == 1 else f"serve --process-every {every}"
+    processed = label if every == 1 else f"`{label}`: the face mesh and models on every {every}th frame"
     lines = [
         "# Concurrent 30 fps real-face streams with no frame dropped",
         "",
@@ -210,7 +215,9 @@ def write(out: Path, result: dict) -> list[Path]:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for t in result["trials"]:
-        lines.append(f"| {t['layout']} | {t['streams']} | {t['processes']} | {t['overlap_s']} | {t['dropped_total']} | "
+        silent = f" (no prediction from {', '.join(t['published_nothing'])})" if t.get("published_nothing") else ""
+        lines.append(f"| {t['layout']} | {t['streams']} | {t['processes']} | {t['overlap_s']} | "
+                     f"{t['dropped_total']}{silent} | "
                      f"{t['dropped_whole_run']} | {t['windows_refused']} | "
                      f"{t['latency_total']['median_ms']:.1f} | {t['latency_total']['p99_ms']:.1f} | {t['peak_rss_mb']} |")
     lines += ["", "Most streams with no frame dropped: " + ", ".join(f"{layout}: **{n}**" for layout, n in best.items())
@@ -230,11 +237,13 @@ def write(out: Path, result: dict) -> list[Path]:
         ax.plot([t["streams"] for t in rows], [t["latency_total"]["p99_ms"] for t in rows], marker=marker,
                 label=f"{layout}, p99")
         for t in rows:
-            if t["dropped_total"]:
-                ax.annotate(f"{t['dropped_total']} dropped", (t["streams"], t["latency_total"]["p99_ms"]), fontsize=8)
+            if failed(t):
+                silent = ", silent streams" if t.get("published_nothing") else ""
+                ax.annotate(f"{t['dropped_total']} dropped{silent}", (t["streams"], t["latency_total"]["p99_ms"]),
+                            fontsize=8)
     ax.set_xlabel("concurrent 30 fps streams")
     ax.set_ylabel("capture to publication, ms")
-    ax.set_title(f"Streams on {result['machine']['cores']} cores, {processed.split(':')[0].strip('`')}\n"
+    ax.set_title(f"Streams on {result['machine']['cores']} cores, {label}\n"
                  f"{result['machine']['cpu']}", fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend()

@@ -251,17 +251,21 @@ def write(out: Path, result: dict) -> list[Path]:
     return paths
 
 
+def _stamp(argv: list[str] | None) -> dict[str, str]:
+    """When and with what command the benchmark ran."""
+    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": "python -m edgeemo.benchmark.explanations " + " ".join(
+                argv if argv is not None else sys.argv[1:])}
+
+
 def write_calibrated(out: Path, data: Path | None, argv: list[str] | None) -> list[Path]:
     """The agreement of the calibrated models' live explanations on rest-relative synthetic people, where a
     window at rest is the canonical face: the canonical baseline is each person's own rest."""
     bundle = load_bundle(DEFAULT_BUNDLE)
     with tempfile.TemporaryDirectory() as workdir:
         data = data or synth_data(Path(workdir), representation="rest-relative/v1")
-        result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  "command": "python -m edgeemo.benchmark.explanations " + " ".join(
-                      argv if argv is not None else sys.argv[1:]),
-                  "machine": machine(), "bundle": bundle.bundle_id, "representation": bundle.representation,
-                  "agreement": agreement(StreamingClassifier(bundle, threads=1), data)}
+        result = {**_stamp(argv), "machine": machine(), "bundle": bundle.bundle_id,
+                  "representation": bundle.representation, "agreement": agreement(StreamingClassifier(bundle, threads=1), data)}
     lines = ["# Live explanations of the calibrated models", "",
              f"{result['date']}, `{result['command']}`; bundle `{bundle.bundle_id}` (its calibrated models, "
              f"{bundle.representation}). Completeness and cost: explanations.md (the same explainer and graphs).", "",
@@ -294,9 +298,7 @@ def main(argv: list[str] | None = None) -> None:
         classifier = StreamingClassifier(bundle, threads=1)
         data = args.data or synth_data(Path(workdir))
         result = {
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": "python -m edgeemo.benchmark.explanations " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "machine": m, "pinned_cpu": cpu, "bundle": bundle.bundle_id,
+            **_stamp(argv), "machine": m, "pinned_cpu": cpu, "bundle": bundle.bundle_id,
             "completeness": completeness(classifier, Explainer(classifier)),
             "agreement": agreement(classifier, data),
             "cost": cost(classifier, args.budget),
