@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from edgeemo.bundle import ModelBundle
-from edgeemo.calibration import RestEstimator, canonical_face
+from edgeemo.calibration import RestEstimator, canonical_face, smile_was_the_rest
 from edgeemo.classifier import EmotionClassifier
 from edgeemo.emotions import NEUTRAL
 from edgeemo.errors import EdgeemoError
@@ -68,6 +68,7 @@ class FaceTrack:
         self.last_points: np.ndarray | None = None
         self.last_box: np.ndarray | None = None  # pixels x0, y0, x1, y1
         self._rest_requested = False
+        self._looked_at = -np.inf  # when the second look last ran (at most once per bootstrap_s)
 
     @property
     def path(self) -> ModelPath:
@@ -160,20 +161,43 @@ class FaceTrack:
         after); True when the rest was established now, by the estimator or on request (the calibrated path is
         then filled with the estimator's recent frames, encoded relative to the new rest)."""
         rest = self.rest
+        second_look = False
         if not rest.calibrated:
             established = rest.observe(normalized, at, scores=scores)
         else:
-            established = False
             rest.observe(normalized, at, neutral=None if label is None else label == NEUTRAL)
+            second_look = established = label not in (None, NEUTRAL) and self._second_look(at)
             self._offset = self._canonical - rest.rest[self.relative.union]
         if self._rest_requested:
             self._rest_requested = False
+            second_look = False
             established = rest.set_now(at) or established
         if established:
-            self._start_relative(at)
+            self._start_relative(at, "; the rest before was a smile (second look)" if second_look else "")
         return established
 
-    def _start_relative(self, at: float) -> None:
+    def _second_look(self, at: float) -> bool:
+        """Whether the face, now still and called an emotion against its rest, shows that its rest was a smile the
+        uncalibrated models missed (edgeemo.calibration.smile_was_the_rest); if so the still state is the rest.
+        At most once per bootstrap_s, and never for a rest set on request."""
+        rest = self.rest
+        if rest.how != "auto" or at - self._looked_at < rest.settings.bootstrap_s:
+            return False
+        self._looked_at = at
+        still = rest.still(at)
+        if still is None:
+            return False
+        face, frames = still
+        relative, absolute = self.relative, self.absolute
+        against = relative.classify_still(rest.rest[relative.union] - face[relative.union] + self._canonical)
+        if not smile_was_the_rest(against, absolute.classify_still(rest.rest[absolute.union]),
+                                  absolute.classify_still(face[absolute.union]), relative.classifier.thresholds,
+                                  absolute.classifier.thresholds):
+            return False
+        rest.replace(face, frames, at)
+        return True
+
+    def _start_relative(self, at: float, why: str = "") -> None:
         relative = self.relative
         self._offset = self._canonical - self.rest.rest[relative.union]
         relative.timed.clear()
@@ -185,7 +209,7 @@ class FaceTrack:
         for face, t in zip(frames, times):
             relative.append(self._model_input(relative, face), float(t))
         self.publisher.publish_status(self.stream, "rest_established",
-                                      f"{self.rest.how}: rest from {self.rest.frames} frames", face=self.face)
+                                      f"{self.rest.how}: rest from {self.rest.frames} frames{why}", face=self.face)
         self.metrics.rest_established()
 
     def _due(self) -> bool:

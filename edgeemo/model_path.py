@@ -53,6 +53,14 @@ class ModelPath:
         if self.explanations is not None:
             self.explanations.observe(None, at)
 
+    def classify_still(self, face: np.ndarray) -> np.ndarray:
+        """Scores [6] (a copy) for ``face`` [U, 2] held still over a whole window; the path's own window is
+        left as it is (the second look of edgeemo.face_track asks this of faces it is not fed)."""
+        if self.timed is not None:
+            encoding = self.classifier.encode(face)
+            return self.classifier.classify(np.broadcast_to(encoding, (self.bundle.frames, len(encoding)))).copy()
+        return self.classifier.classify(np.broadcast_to(face.T, (self.bundle.frames, *face.T.shape))).copy()
+
     def window(self) -> np.ndarray | None:
         """The window ending at the newest frame (a reused array), or None while filling or frames are missing."""
         if self.timed is None:

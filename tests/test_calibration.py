@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from edgeemo.bundle import load_bundle, write_manifest
 from edgeemo.commands.subscribe import format_message
-from edgeemo.calibration import RestEstimator, RestSettings
+from edgeemo.calibration import RestEstimator, RestSettings, smile_was_the_rest
 from edgeemo.errors import EdgeemoError
 from edgeemo.landmarker import FaceMeshLandmarker
 from edgeemo.messages import build_prediction
@@ -28,6 +28,7 @@ from edgeemo.serve import REST_PATH, StreamProcessor, _rest_request
 from edgeemo.streaming import make_classifier
 
 PERSON = "009"  # the absolute default calls this resting face neutral and this smile happiness (score 1.0)
+MISSED = "124"  # ... and this smile neutral (happiness 0.2): appearing with it, it is taken for the rest
 FPS = 30
 
 
@@ -111,6 +112,97 @@ def test_an_opening_smile_does_not_become_the_rest(run, london_dev):
     distance = lambda a, b: np.sqrt(((a - b) ** 2).sum(1).mean())  # noqa: E731
     assert distance(track.rest.rest, rest_face) < distance(track.rest.rest, smile_face) / 3
     assert r.payloads[-1][1]["label"] == "neutral"
+
+
+def test_a_missed_smile_taken_for_the_rest_is_replaced_once_the_face_relaxes(run, london_dev):
+    r = run()
+    smiling, neutral = _photo(london_dev, MISSED, "smiling"), _photo(london_dev, MISSED, "neutral")
+    r.feed(smiling, 60)
+    assert r.rests() == 1 and r.payloads[-1][1]["calibration"]["calibrated"], \
+        f"precondition: the uncalibrated models should miss person {MISSED}'s smile, so it becomes the rest"
+    assert all(p["label"] != "happiness" for _, p in r.payloads)
+    r.feed(neutral, 90)  # against the smile the relaxed face reads as an emotion: the second look
+    assert r.rests() == 2
+    track = next(iter(r.processor.tracks.values()))
+    relaxed = normalize_landmarks(track.last_points)
+    assert np.sqrt(((track.rest.rest - relaxed) ** 2).sum(1).mean()) < 0.002  # the relaxed face is the rest
+    labels = [p["label"] for _, p in r.payloads[-30:]]
+    assert labels == ["neutral"] * 30 and r.payloads[-1][1]["calibration"]["how"] == "auto"
+    r.feed(smiling, 45)
+    assert r.payloads[-1][1]["label"] == "happiness"  # the smile is read as one now
+
+
+def test_a_smile_held_after_the_rest_never_replaces_it(run, london_dev):
+    for person in (PERSON, MISSED):
+        r = run()
+        r.feed(_photo(london_dev, person, "neutral"), 45)
+        assert r.rests() == 1
+        count = len(r.payloads)
+        r.feed(_photo(london_dev, person, "smiling"), 150)  # 5 s still: the second look runs, and keeps the rest
+        assert r.rests() == 1
+        assert all(p["label"] == "happiness" for _, p in r.payloads[count + 16:])
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+def test_a_still_face_is_scored_as_a_window_of_it_would_be(calibrated_bundle, london_dev, streaming):
+    from edgeemo.model_path import ModelPath
+
+    bundle = load_bundle(calibrated_bundle).uncalibrated
+    with FaceMeshLandmarker(static=True) as landmarker:
+        face = normalize_landmarks(landmarker.detect(cv2.cvtColor(_photo(london_dev, MISSED, "smiling"),
+                                                                  cv2.COLOR_BGR2RGB)))[bundle.landmarks_union]
+    path = ModelPath(bundle, make_classifier(bundle, streaming=streaming))
+    for i in range(40):
+        path.append(face, i / FPS)
+    fed = path.classifier.classify(path.window()).copy()
+    still = path.classify_still(face)
+    np.testing.assert_allclose(still, fed, atol=1e-6)
+    assert path.classify_still(face + 0.01) is not still and not np.allclose(path.classify_still(face + 0.01), fed)
+
+
+def test_the_second_look_takes_a_missed_smile_only():
+    thresholds = np.full(6, 0.5)
+    happy = np.eye(6)[3] * 0.99  # the old rest read against the still state: a smile
+    quiet, quieter = np.full(6, 0.2), np.full(6, 0.1)
+    assert smile_was_the_rest(happy, quiet, quieter, thresholds, thresholds)
+    assert not smile_was_the_rest(happy, quieter, quiet, thresholds, thresholds)  # the rest scored less happy
+    assert not smile_was_the_rest(np.eye(6)[4], quiet, quieter, thresholds, thresholds)  # sadness: not a smile
+    expressive = quieter.copy()
+    expressive[5] = 0.7  # the still state is a surprise to the uncalibrated models
+    assert not smile_was_the_rest(happy, quiet, expressive, thresholds, thresholds)
+
+
+@pytest.mark.offline
+def test_the_second_look_on_synthetic_people_takes_smiles_and_nothing_else(calibrated_bundle, tmp_path):
+    """People the bundle never saw (seed 5), each expression held still: a rest is never taken for a smile
+    against any held expression, and every smile that would be taken for the rest (one the uncalibrated models
+    miss, and the calibrated ones read as happiness against the person's rest) is found once they relax."""
+    from edgeemo.emotions import EMOTIONS
+    from edgeemo.model_path import ModelPath
+    from edgeemo.calibration import canonical_face
+    from offline.synth.synthesize import synthesize
+
+    data = synthesize(out=tmp_path / "unseen.npz", sequences=150, subjects=30, seed=5)
+    bundle = load_bundle(calibrated_bundle)
+    classifier = make_classifier(bundle)
+    relative, absolute = ModelPath(bundle, classifier), ModelPath(bundle.uncalibrated, classifier.uncalibrated)
+    canonical, u, a = canonical_face(bundle.landmarks_union), bundle.landmarks_union, bundle.uncalibrated.landmarks_union
+    faces = data.X.mean(axis=1).transpose(0, 2, 1)  # each window held still: [N, 468, 2]
+    rests = {s: faces[(data.subject == s) & (data.segment == "neutral")].mean(0) for s in np.unique(data.subject)}
+
+    def second_look(rest: np.ndarray, still: np.ndarray) -> bool:
+        return smile_was_the_rest(relative.classify_still(rest[u] - still[u] + canonical),
+                                  absolute.classify_still(rest[a]), absolute.classify_still(still[a]),
+                                  classifier.thresholds, classifier.uncalibrated.thresholds)
+
+    apex = np.flatnonzero(data.segment == "apex")
+    happy = EMOTIONS.index("happiness")
+    missed = [i for i in apex if data.y[i] == happy and absolute.classify_still(faces[i][a])[happy] < 0.5
+              and relative.classify_still(faces[i][u] - rests[data.subject[i]][u] + canonical)[happy] >= 0.5]
+    assert len(apex) >= 60 and missed
+    assert all(second_look(faces[i], rests[data.subject[i]]) for i in missed)  # smiled first, then relaxed
+    wrong = [EMOTIONS[data.y[i]] for i in apex if second_look(rests[data.subject[i]], faces[i])]
+    assert not wrong, f"a rest taken for a smile against held {wrong}"
 
 
 def test_a_face_gone_longer_than_the_face_gap_is_calibrated_afresh(run, london_dev):
