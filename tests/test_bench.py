@@ -116,3 +116,15 @@ def test_bench_without_the_offline_extra_builds_its_graphs_with_onnx_and_times_e
         assert row["parity_max_abs_difference"] <= 1e-4
         check_stats(row["old"], row["name"])
         check_stats(row["streaming"], row["name"])
+
+
+def test_the_explanations_benchmark_refuses_a_bundle_without_calibrated_models(capsys, tmp_path):
+    from edgeemo.benchmark.explanations import main
+    from edgeemo.info import ABSOLUTE_BUNDLE
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--models", "calibrated", "--model", str(ABSOLUTE_BUNDLE), "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("explanations: error: --model ") and "not a calibrated bundle" in error
+    assert "\n" not in error and not any(tmp_path.iterdir())

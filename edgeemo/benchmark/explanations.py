@@ -1,7 +1,7 @@
 """Live explanations measured: completeness, agreement with the truth and the offline ranking, and cost.
 
     PYTHONPATH=. python -m edgeemo.benchmark.explanations [--data synth.npz] [--out bench/results]
-    PYTHONPATH=. python -m edgeemo.benchmark.explanations --models calibrated   # agreement only, see below
+    PYTHONPATH=. python -m edgeemo.benchmark.explanations --models calibrated [--model BUNDLE] [--action-units ict]
 
 1. completeness on real-face windows (London dev faces, neutral -> smiling onsets, holds and offsets;
    edgeemo.fuse.real_face_windows): |residual| / |F(x) - F(b)|, median and max, top emotion and happiness;
@@ -42,6 +42,7 @@ from edgeemo.attribution import Explainer
 from edgeemo.benchmark.timing import machine, measure, one_core, summary_ms
 from edgeemo.bundle import load_bundle
 from edgeemo.emotions import EMOTIONS
+from edgeemo.errors import EdgeemoError
 from edgeemo.info import ABSOLUTE_BUNDLE, DEFAULT_BUNDLE
 from edgeemo.io import atomic_write_json, atomic_write_text
 from edgeemo.regions import REGIONS, region_of_landmark
@@ -103,11 +104,12 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def synth_data(workdir: Path, representation: str = "absolute") -> Path:
+def synth_data(workdir: Path, representation: str = "absolute", action_units: str = "hand") -> Path:
     out = workdir / "synth.npz"
     subprocess.run([sys.executable, "-m", "edgeemo", "data", "synth", "--out", str(out), "--seed", str(SYNTH_SEED),
                     "--sequences", str(SYNTH_SEQUENCES), "--subjects", str(SYNTH_SUBJECTS),
-                    "--representation", representation], check=True, stdout=subprocess.DEVNULL)
+                    "--representation", representation, "--action-units", action_units],
+                   check=True, stdout=subprocess.DEVNULL)
     return out
 
 
@@ -258,12 +260,16 @@ def _stamp(argv: list[str] | None) -> dict[str, str]:
                 argv if argv is not None else sys.argv[1:])}
 
 
-def write_calibrated(out: Path, data: Path | None, argv: list[str] | None) -> list[Path]:
-    """The agreement of the calibrated models' live explanations on rest-relative synthetic people, where a
-    window at rest is the canonical face: the canonical baseline is each person's own rest."""
-    bundle = load_bundle(DEFAULT_BUNDLE)
+def write_calibrated(out: Path, data: Path | None, argv: list[str] | None, model: Path = DEFAULT_BUNDLE,
+                     action_units: str = "hand") -> list[Path]:
+    """The agreement of a calibrated bundle's live explanations on rest-relative synthetic people, where a
+    window at rest is the canonical face: the canonical baseline is each person's own rest. ``action_units``:
+    those of the synthetic people made when ``data`` is None (a bundle trained on ICT units: ict)."""
+    bundle = load_bundle(model)
+    if not bundle.calibrated:
+        raise EdgeemoError(f"--model {model}: not a calibrated bundle (--models calibrated measures one)")
     with tempfile.TemporaryDirectory() as workdir:
-        data = data or synth_data(Path(workdir), representation="rest-relative/v1")
+        data = data or synth_data(Path(workdir), representation="rest-relative/v1", action_units=action_units)
         result = {**_stamp(argv), "machine": machine(), "bundle": bundle.bundle_id,
                   "representation": bundle.representation, "agreement": agreement(StreamingClassifier(bundle, threads=1), data)}
     lines = ["# Live explanations of the calibrated models", "",
@@ -284,11 +290,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pipeline-budget", type=float, default=20.0, help="seconds per pipeline run")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     parser.add_argument("--models", choices=("absolute", "calibrated"), default="absolute",
-                        help="calibrated: the agreement alone, on the default bundle's calibrated models and "
+                        help="calibrated: the agreement alone, on a calibrated bundle's calibrated models and "
                              "rest-relative synthetic people (explanations_calibrated.*)")
+    parser.add_argument("--model", type=Path, default=DEFAULT_BUNDLE,
+                        help="with --models calibrated: the calibrated bundle (default: the shipped one)")
+    parser.add_argument("--action-units", choices=("hand", "ict"), default="hand",
+                        help="with --models calibrated: the made synthetic people's action units (docs/action-units.md)")
     args = parser.parse_args(argv)
     if args.models == "calibrated":
-        for path in write_calibrated(args.out, args.data, argv):
+        try:
+            paths = write_calibrated(args.out, args.data, argv, args.model, args.action_units)
+        except EdgeemoError as exc:
+            print(f"explanations: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        for path in paths:
             print(path)
         return
     # Agreement and cost on the absolute fallback: the synthetic test windows and their truth are absolute faces.
