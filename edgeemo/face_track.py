@@ -68,7 +68,9 @@ class FaceTrack:
         self.last_points: np.ndarray | None = None
         self.last_box: np.ndarray | None = None  # pixels x0, y0, x1, y1
         self._rest_requested = False
-        self._looked_at = -np.inf  # when the second look last ran (at most once per bootstrap_s)
+        self._emotion_since: float | None = None  # since when the calibrated models call the face an emotion
+        self._looked_at = -np.inf  # when the second look last ran
+        self._look_wait = 0.0  # seconds after _looked_at until it may run again (doubles while an emotion lasts)
 
     @property
     def path(self) -> ModelPath:
@@ -166,6 +168,10 @@ class FaceTrack:
             established = rest.observe(normalized, at, scores=scores)
         else:
             rest.observe(normalized, at, neutral=None if label is None else label == NEUTRAL)
+            if label == NEUTRAL:
+                self._emotion_since, self._look_wait = None, 0.0
+            elif label is not None and self._emotion_since is None:
+                self._emotion_since = at
             second_look = established = label not in (None, NEUTRAL) and self._second_look(at)
             self._offset = self._canonical - rest.rest[self.relative.union]
         if self._rest_requested:
@@ -179,15 +185,20 @@ class FaceTrack:
     def _second_look(self, at: float) -> bool:
         """Whether the face, now still and called an emotion against its rest, shows that its rest was a smile the
         uncalibrated models missed (edgeemo.calibration.smile_was_the_rest); if so the still state is the rest.
-        At most once per bootstrap_s, and never for a rest set on request."""
+        Never for a rest set on request. The still stretch must lie wholly after the label turned to an emotion
+        (so that it shows the state the label is about), and the wait doubles after each look that keeps the
+        rest: a held expression is examined 1, 2, 4, 8 ... s into it, not every second (a neutral label starts
+        afresh)."""
         rest = self.rest
-        if rest.how != "auto" or at - self._looked_at < rest.settings.bootstrap_s:
+        if (rest.how != "auto" or at - self._emotion_since < rest.settings.bootstrap_s
+                or at - self._looked_at < self._look_wait):
             return False
         self._looked_at = at
         still = rest.still(at)
         if still is None:
             return False
         face, frames = still
+        self._look_wait = max(2 * self._look_wait, rest.settings.bootstrap_s)
         relative, absolute = self.relative, self.absolute
         against = relative.classify_still(rest.rest[relative.union] - face[relative.union] + self._canonical)
         if not smile_was_the_rest(against, absolute.classify_still(rest.rest[absolute.union]),

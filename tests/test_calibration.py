@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from edgeemo.bundle import load_bundle, write_manifest
 from edgeemo.commands.subscribe import format_message
-from edgeemo.calibration import RestEstimator, RestSettings, smile_was_the_rest
+from edgeemo.calibration import RestEstimator, RestSettings, median_face, smile_was_the_rest
 from edgeemo.errors import EdgeemoError
 from edgeemo.landmarker import FaceMeshLandmarker
 from edgeemo.messages import build_prediction
@@ -339,3 +339,10 @@ def test_explanations_are_against_the_persons_own_rest_once_calibrated(calibrate
     assert smile, "the smile after the rest is explained"
     top = max(smile[-1]["regions"], key=lambda name: abs(smile[-1]["regions"][name]))
     assert top in ("mouth_corners", "cheeks", "lower_lip", "upper_lip")
+
+
+def test_the_median_face_is_numpys_median():
+    rng = np.random.default_rng(0)
+    for frames in (1, 2, 30, 31):
+        faces = rng.normal(size=(frames, 468, 2)).astype(np.float32)
+        assert np.array_equal(median_face(faces), np.median(faces, axis=0))
