@@ -29,6 +29,7 @@ from edgeemo.streaming import StreamingClassifier
 from edgeemo.tracking import face_box
 
 CALIBRATION_MODES = ("auto", "off")
+STILL_RETRY_S = 0.25  # the second look's still check, while a face called an emotion moves: 4 times a second
 
 
 class FaceTrack:
@@ -195,7 +196,8 @@ class FaceTrack:
             return False
         self._looked_at = at
         still = rest.still(at)
-        if still is None:
+        if still is None:  # moving: asked again a little later (the still check is a median over a second)
+            self._look_wait = max(self._look_wait, STILL_RETRY_S)
             return False
         face, frames = still
         self._look_wait = max(2 * self._look_wait, rest.settings.bootstrap_s)
