@@ -91,7 +91,7 @@ def _positive(value: object, where: str) -> float:
     return float(value)
 
 
-def rms(offsets: np.ndarray) -> np.ndarray:
+def _rms(offsets: np.ndarray) -> np.ndarray:
     """The RMS over landmarks of offsets [..., L, 2] (face heights): one number per face. One dot product per
     face: summing each landmark's two squares first cost 25 times as much (a reduction over an axis of 2)."""
     flat = offsets.reshape(*offsets.shape[:-2], -1)
@@ -192,7 +192,7 @@ class RestEstimator:
         if recent is None:
             return None
         median = median_face(recent)
-        if float(np.median(rms(recent - median))) > self.settings.still_rms:
+        if float(np.median(_rms(recent - median))) > self.settings.still_rms:
             return None
         return median, len(recent)
 
@@ -242,7 +242,7 @@ class RestEstimator:
         if not 0.0 < dt < 1.0:
             return
         offset = face - self.rest
-        if float(rms(offset)) > self.settings.follow_rms:
+        if float(_rms(offset)) > self.settings.follow_rms:
             return
         self.rest += (dt / self.settings.follow_s) * offset
         self.frames += 1
