@@ -33,8 +33,10 @@ estimator finds, errors included, never the true one.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
 
 import numpy as np
+from numba import float32, float64, int64, njit
 
 from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
@@ -104,11 +106,65 @@ def rest_relative(face: np.ndarray, rest: np.ndarray, canonical: np.ndarray) -> 
 
 
 def median_face(faces: np.ndarray) -> np.ndarray:
-    """The per-landmark median [L, 2] of faces [n, L, 2]: np.median's numbers, by a sort along the frames
-    (five times as fast on a second's frames: numpy's median partitions each landmark's strided column)."""
-    ordered = np.sort(faces, axis=0)
-    middle = len(faces) // 2
-    return ordered[middle] if len(faces) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    """The per-landmark median [L, 2] of faces [n, L, 2]: np.median's numbers (float32)."""
+    return _median_and_spread(faces)[0]
+
+
+def _median_and_spread(faces: np.ndarray) -> tuple[np.ndarray, float]:
+    """The median face [L, 2] of faces [n, L, 2] and the median frame's RMS distance from it (face heights)."""
+    n, landmarks = faces.shape[:2]
+    median = np.empty((landmarks, 2), np.float32)
+    flat = np.ascontiguousarray(faces, np.float32).reshape(n, -1)
+    spread = _sort_network_median(flat, _merge_sort_network(n), median.reshape(-1), landmarks)
+    return median, spread
+
+
+@lru_cache(maxsize=16)
+def _merge_sort_network(n: int) -> np.ndarray:
+    """int64 [m, 2]: the comparators (i < j) of Batcher's odd-even merge sort of n items. Built for the next
+    power of two; comparators that reach past n are left out (padding with +inf would make them no-ops)."""
+    size = 1 << max(n - 1, 0).bit_length()
+    pairs = []
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p) and i + j + k < n:
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    return np.array(pairs, np.int64).reshape(-1, 2)
+
+
+# fastmath: the RMS sums vectorise (their order is free); landmarks are never NaN, and min, max and halving
+# are exact, so the median is np.median's to the bit (a test checks it).
+@njit(float64(float32[:, ::1], int64[:, ::1], float32[::1], int64), cache=True, fastmath=True)
+def _sort_network_median(frames, pairs, median, landmarks):
+    """The per-column median of frames [n, C] into median [C], and the median over frames of each frame's RMS
+    distance from it (over C / 2 points). One comparator at a time across all C columns: the compiler
+    vectorises each, which sorts a second's 31 frames of 936 columns four times as fast as np.sort's
+    column-by-column sort along the frames."""
+    n, columns = frames.shape
+    work = frames.copy()
+    for m in range(pairs.shape[0]):
+        low, high = work[pairs[m, 0]], work[pairs[m, 1]]
+        for c in range(columns):
+            a, b = low[c], high[c]
+            low[c], high[c] = min(a, b), max(a, b)
+    middle = n // 2
+    for c in range(columns):
+        median[c] = work[middle, c] if n % 2 else (work[middle - 1, c] + work[middle, c]) / np.float32(2)
+    rms = np.empty(n)
+    for i in range(n):
+        total = 0.0
+        for c in range(columns):
+            d = np.float64(frames[i, c] - median[c])
+            total += d * d
+        rms[i] = np.sqrt(total / landmarks)
+    rms.sort()
+    return rms[middle] if n % 2 else 0.5 * (rms[middle - 1] + rms[middle])
 
 
 def smile_was_the_rest(rest_against_still: np.ndarray, rest_scores: np.ndarray, still_scores: np.ndarray,
@@ -191,8 +247,8 @@ class RestEstimator:
         recent = self._recent(at)
         if recent is None:
             return None
-        median = median_face(recent)
-        if float(np.median(_rms(recent - median))) > self.settings.still_rms:
+        median, spread = _median_and_spread(recent)
+        if spread > self.settings.still_rms:
             return None
         return median, len(recent)
 

@@ -17,7 +17,8 @@ from prometheus_client import CollectorRegistry
 
 from edgeemo.bundle import load_bundle, write_manifest
 from edgeemo.commands.subscribe import format_message
-from edgeemo.calibration import RestEstimator, RestSettings, median_face, smile_was_the_rest
+from edgeemo.calibration import (RestEstimator, RestSettings, _median_and_spread, median_face,
+                                 smile_was_the_rest)
 from edgeemo.errors import EdgeemoError
 from edgeemo.landmarker import FaceMeshLandmarker
 from edgeemo.messages import build_prediction
@@ -341,8 +342,11 @@ def test_explanations_are_against_the_persons_own_rest_once_calibrated(calibrate
     assert top in ("mouth_corners", "cheeks", "lower_lip", "upper_lip")
 
 
-def test_the_median_face_is_numpys_median():
+def test_the_median_face_is_numpys_median_and_its_spread_the_median_frames_rms():
     rng = np.random.default_rng(0)
-    for frames in (1, 2, 30, 31):
-        faces = rng.normal(size=(frames, 468, 2)).astype(np.float32)
-        assert np.array_equal(median_face(faces), np.median(faces, axis=0))
+    for frames in (1, 2, 16, 30, 31, 61, 128):  # a second at 15 to 120 fps, and the whole history
+        faces = rng.normal(scale=0.01, size=(frames, 468, 2)).astype(np.float32)
+        median, spread = _median_and_spread(faces)
+        assert np.array_equal(median, np.median(faces, axis=0)) and np.array_equal(median_face(faces), median)
+        rms = np.sqrt(((faces - median) ** 2).sum(axis=(1, 2)) / 468)
+        assert spread == pytest.approx(float(np.median(rms)), rel=1e-6)

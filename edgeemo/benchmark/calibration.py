@@ -88,7 +88,11 @@ def measure(frames: int) -> dict:
         "vetoed_frame": summary_ms(vetoed[5:]),
         "union": len(union), "target_ms": TARGET_MS, "machine": machine(), "date": now(),
     }
-    result["within_target"] = result["calibrated_frame"]["median_ms"] <= TARGET_MS
+    # Every cost a frame can carry: a calibrated frame, a vetoed one, a bootstrap attempt (paid on each frame of a
+    # face that moves through its first seconds) and the second looks spread over a held expression.
+    per_frame = ("calibrated_frame", "vetoed_frame", "bootstrap_attempt",
+                 f"second_look_per_frame_over_{HELD_S:.0f}_s_held")
+    result["within_target"] = all(result[step]["median_ms"] <= TARGET_MS for step in per_frame)
     return result
 
 
@@ -128,7 +132,8 @@ def markdown(result: dict) -> str:
     return "\n".join([
         "# Calibration's cost per frame and face", "",
         f"Rest estimator on 468 landmarks, the default bundle's union of {result['union']}; target "
-        f"{result['target_ms']} ms per frame per face (met: {result['within_target']}).", "",
+        f"{result['target_ms']} ms per frame per face, by every step but a single second look (met: "
+        f"{result['within_target']}).", "",
         "| step | p50 ms | p99 ms | n |", "|---|---|---|---|", *rows, "",
         "A calibrated frame: the follow step and the rest-relative face. A vetoed frame: kept in the history. "
         "A bootstrap attempt: the median of the last second (on each unvetoed window until the face is still; "
