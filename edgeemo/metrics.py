@@ -73,7 +73,7 @@ class Metrics:
             "edgeemo_predictions", "Predictions published, by fused label", ("stream", "label"), registry=registry
         )
         self.frames_dropped = Counter(
-            "edgeemo_frames_dropped", "Frames replaced by a newer one before processing (slower than the source)",
+            "edgeemo_frames_dropped", "Frames pushed out of a full frame queue before processing (behind the source)",
             stream, registry=registry,
         )
         self.frames_skipped = Counter(

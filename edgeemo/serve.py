@@ -1,8 +1,8 @@
 """``edgeemo serve``: frames -> face mesh -> selected landmarks -> ring buffer -> six models -> ZeroMQ.
 
 One or more streams per process, each from its own source. Every live (or paced) source is captured on
-its own thread, which hands over only the newest frame (``LatestFrameSlot``), so a pipeline slower than a
-camera drops frames and counts them instead of falling behind; files read as fast as possible are read on
+its own thread, which hands over the newest ``--frame-queue`` frames (``FrameQueue``), so a pipeline slower
+than a camera drops frames and counts them instead of falling behind; files read as fast as possible are read on
 the stream's processing thread, every frame processed. Each stream is processed on a thread of its own,
 with its own face mesh, ring buffer and models: MediaPipe and ONNX Runtime let go of Python's GIL while
 they work, so the streams of one process share every core (docs/streaming.md#concurrent-streams). All
@@ -54,7 +54,7 @@ from edgeemo.sources import (
     DEFAULT_NETWORK_TIMEOUT_S,
     CaptureThread,
     CorruptFrame,
-    LatestFrameSlot,
+    FrameQueue,
     ReopeningSource,
     make_source,
 )
@@ -68,6 +68,11 @@ log = logging.getLogger("edgeemo.serve")
 LANDMARK_COLOUR, BOX_COLOUR, SCORE_COLOUR = (0, 255, 0), (255, 128, 0), (0, 200, 255)
 SCORE_BAR_X, SCORE_BAR_PX = 64, 60
 SCORE_PANEL = (SCORE_BAR_X + SCORE_BAR_PX + 1, 14 + 16 * 6)
+# Frames of a captured stream that may wait for its thread; older ones are dropped (edgeemo.sources.FrameQueue).
+# Three (100 ms at 30 fps) ride out the stalls of a busy box (another stream's frame, the scheduler) that drop a
+# frame when only the newest may wait: 10 streams in one process on 2 cores with no drop, against 6 to 8
+# (bench/results/capacity.md, capacity_queue1.md).
+FRAME_QUEUE = 3
 REST_PATH = "/rest"  # POST: "this is rest now" (docs/calibration.md), beside /metrics, /healthz, /readyz
 
 
@@ -83,6 +88,7 @@ class ServeOptions:
     metrics_port: int = DEFAULT_METRICS_PORT  # 0: no metrics endpoint
     every: int = 1  # classify every n-th frame once the window is full
     process_every: int = 1  # run the face mesh and everything after it on every n-th frame of each stream
+    frame_queue: int = FRAME_QUEUE  # frames of a captured stream that may wait for its thread (FrameQueue)
     threads: int = 1  # ONNX Runtime intra-op threads
     device: str = "cpu"
     pace: bool = True  # files play at their own frame rate; False: as fast as possible, no frame dropped
@@ -232,9 +238,10 @@ class _Feed:
     with backoff like one lost later: a camera that enumerates after boot is a fault of the world, not a
     usage error. Files are opened at once, so a wrong path is a one-line error (exit 2)."""
 
-    def __init__(self, stream: str, source: ReopeningSource, threaded: bool, metrics: StreamMetrics) -> None:
+    def __init__(self, stream: str, source: ReopeningSource, threaded: bool, metrics: StreamMetrics,
+                 frame_queue: int = 1) -> None:
         self.stream, self.source, self.metrics = stream, source, metrics
-        self.capture = (CaptureThread(source, LatestFrameSlot(), open_in_thread=source.live,
+        self.capture = (CaptureThread(source, FrameQueue(frame_queue), open_in_thread=source.live,
                                       retry_open=source.live) if threaded else None)
         self.ended = False
         self.failure: str | None = None  # why the stream ended, when it failed rather than ended
@@ -267,11 +274,11 @@ class _Feed:
                 self.ended = True
                 return None
             return item[0], item[1], item[1] - started
-        slot = self.capture.slot
+        frames = self.capture.queue
         try:
-            item = slot.take(timeout_s=timeout_s)
+            item = frames.take(timeout_s=timeout_s)
         finally:
-            if slot.ended:
+            if frames.ended:
                 self.ended = True
         return item
 
@@ -279,8 +286,8 @@ class _Feed:
         """Hand the capture side's counters (plain ints it alone writes) to the metrics. On the main loop's
         thread, before it publishes the capture threads' events, so a status and its counter agree."""
         if self.capture is not None:
-            slot = self.capture.slot
-            dropped, corrupt = slot.dropped, slot.corrupt
+            frames = self.capture.queue
+            dropped, corrupt = frames.dropped, frames.corrupt
             if dropped > self._dropped:
                 self.metrics.frames_dropped(dropped - self._dropped)
                 self._dropped = dropped
@@ -558,7 +565,7 @@ def _feed(camera: str, stream: str, options: ServeOptions, events: queue.SimpleQ
 
     source = ReopeningSource(make_source(spec, pace=options.pace, network_timeout_s=options.network_timeout_s,
                                          loop=options.loop), on_event=on_event)
-    return _Feed(stream, source, source.live or options.pace, metrics)
+    return _Feed(stream, source, source.live or options.pace, metrics, options.frame_queue)
 
 
 def explanation_factory(options: ServeOptions, classifier) -> Callable[[StreamingClassifier], LiveExplanations] | None:

@@ -1,6 +1,6 @@
 """Where frames come from: a camera, a video file, a stream URL or a folder of images, behind one
 interface; a wrapper that reopens a source that was lost; and the hand-over from a capture thread to
-the pipeline that keeps only the newest frame.
+the pipeline that keeps at most a few frames waiting, the newest.
 
 Every source has ``open()``, ``read(out=None)`` and ``close()``. ``read`` returns ``(frame, captured_at)``,
 a BGR uint8 [H, W, 3] array and the ``time.monotonic()`` at which it was read, or ``None`` when the
@@ -13,7 +13,7 @@ Typical live use, in the thread that processes frames::
     events = queue.SimpleQueue()   # on_event runs on the capture thread: hand events over
     source = ReopeningSource(make_source("0"), on_event=lambda event, detail: events.put((event, detail)))
     with CaptureThread(source) as capture:
-        while (item := capture.slot.take()) is not None:
+        while (item := capture.queue.take()) is not None:
             frame, captured_at, read_s = item
             ...
 """
@@ -25,6 +25,7 @@ import math
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -377,25 +378,30 @@ class ReopeningSource(FrameSource):
             self._on_event(event, detail)
 
 
-class LatestFrameSlot:
-    """A one-frame mailbox between a capture thread and the pipeline: only the newest frame waits.
+class FrameQueue:
+    """A bounded mailbox between a capture thread and the pipeline: at most ``depth`` frames wait, oldest first.
 
-    ``put`` replaces a frame that was not taken yet and counts it in ``dropped``, so processing slower
-    than the source skips frames instead of queueing them (as MediaPipe's flow limiter does), and
-    latency stays at most one frame behind. ``take`` waits for a frame newer than the last one taken.
-    Frames are recycled: ``spare`` hands the producer a frame buffer to decode into, so after the first
-    frames nothing is allocated, and at most five frame buffers exist (the one being written, the one
-    waiting, the one the pipeline holds, two spares). The frame ``take`` returns stays valid until the
-    next ``take``; copy it to keep it longer.
+    ``put`` on a full queue drops the oldest waiting frame and counts it in ``dropped``, so processing slower
+    than the source skips frames instead of falling further behind (as MediaPipe's flow limiter does): latency
+    stays at most ``depth`` frames behind. ``depth`` 1 hands over only the newest frame; a deeper queue lets a
+    pipeline that keeps up on average ride out a stall (another stream's frame, the scheduler) without a drop,
+    at the cost of that much latency while it catches up (docs/serving.md). ``take`` waits for the oldest
+    frame not taken yet. Frames are recycled: ``spare`` hands the producer a frame buffer to decode into, so
+    after the first frames nothing is allocated, and at most ``depth`` + 4 frame buffers exist (the one being
+    written, those waiting, the one the pipeline holds, two spares). The frame ``take`` returns stays valid
+    until the next ``take``; copy it to keep it longer.
 
     Thread-safe for one producer and one consumer.
     """
 
     _MAX_SPARES = 2
 
-    def __init__(self) -> None:
+    def __init__(self, depth: int = 1) -> None:
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+            raise ValueError(f"FrameQueue depth: expected a positive integer, got {depth!r}")
+        self.depth = depth
         self._cond = threading.Condition()
-        self._waiting: tuple[np.ndarray, float, float] | None = None
+        self._waiting: deque[tuple[np.ndarray, float, float]] = deque()
         self._held: np.ndarray | None = None
         self._spares: list[np.ndarray] = []
         self._closed = False
@@ -407,9 +413,9 @@ class LatestFrameSlot:
 
     @property
     def ended(self) -> bool:
-        """True once the producer has closed the slot and the last frame was taken."""
+        """True once the producer has closed the queue and the last frame was taken."""
         with self._cond:
-            return self._closed and self._waiting is None
+            return self._closed and not self._waiting
 
     def spare(self) -> np.ndarray | None:
         """A frame buffer the producer may overwrite, or None (then the source allocates one)."""
@@ -418,26 +424,26 @@ class LatestFrameSlot:
 
     def put(self, frame: np.ndarray, captured_at: float, read_s: float = 0.0) -> None:
         with self._cond:
-            if self._waiting is not None:
+            if len(self._waiting) == self.depth:
                 self.dropped += 1
-                self._recycle(self._waiting[0])
-            self._waiting = (frame, captured_at, read_s)
+                self._recycle(self._waiting.popleft()[0])
+            self._waiting.append((frame, captured_at, read_s))
             self.put_count += 1
             self._cond.notify()
 
     def take(self, timeout_s: float | None = None) -> tuple[np.ndarray, float, float] | None:
-        """The newest ``(frame, captured_at, read_s)``: ``read_s`` is how long the source's read took.
+        """The oldest waiting ``(frame, captured_at, read_s)``: ``read_s`` is how long the source's read took.
 
         None when ``timeout_s`` passes first, or when the producer ended (then ``ended`` is True); an error
         that ended the producer is raised here."""
         with self._cond:
-            if not self._cond.wait_for(lambda: self._waiting is not None or self._closed, timeout_s):
+            if not self._cond.wait_for(lambda: self._waiting or self._closed, timeout_s):
                 return None
-            if self._waiting is None:
+            if not self._waiting:
                 if self._error is not None:
                     raise self._error
                 return None
-            item, self._waiting = self._waiting, None
+            item = self._waiting.popleft()
             if self._held is not None:
                 self._recycle(self._held)
             self._held = item[0]
@@ -457,20 +463,21 @@ class LatestFrameSlot:
 
 
 class CaptureThread:
-    """Reads a source on its own thread into a ``LatestFrameSlot``, so a slow pipeline never makes the
-    source (a camera's driver queue) fall behind: the pipeline always gets the newest frame.
+    """Reads a source on its own thread into a ``FrameQueue``, so a slow pipeline never makes the
+    source (a camera's driver queue) fall behind: the pipeline gets the newest frames, at most the queue's
+    depth of them.
 
     ``start`` opens the source on the calling thread, so opening errors surface there, unless
     ``open_in_thread``: then the thread opens it (``open()`` is called, so a ``ReopeningSource`` made with
     ``retry_open`` waits for a source that is not there yet without holding up the caller). The thread
-    closes the source when it ends. The slot is closed when the source ends, fails (``take`` re-raises
-    the error) or ``stop`` is called. A ``CorruptFrame`` is skipped and counted in ``slot.corrupt``.
+    closes the source when it ends. The queue is closed when the source ends, fails (``take`` re-raises
+    the error) or ``stop`` is called. A ``CorruptFrame`` is skipped and counted in ``queue.corrupt``.
     """
 
-    def __init__(self, source: FrameSource, slot: LatestFrameSlot | None = None, *, open_in_thread: bool = False,
+    def __init__(self, source: FrameSource, queue: FrameQueue | None = None, *, open_in_thread: bool = False,
                  retry_open: bool = False) -> None:
         self.source = source
-        self.slot = slot if slot is not None else LatestFrameSlot()
+        self.queue = queue if queue is not None else FrameQueue()
         self._open_in_thread = open_in_thread
         self._retry_open = retry_open
         self._stopping = threading.Event()
@@ -483,14 +490,14 @@ class CaptureThread:
         return self
 
     def stop(self, timeout_s: float | None = None) -> bool:
-        """Stop reading, wait for the thread to end (at most ``timeout_s``), and close the slot. False if the
+        """Stop reading, wait for the thread to end (at most ``timeout_s``), and close the queue. False if the
         thread is still inside the source (a driver or FFmpeg call that does not return): it is a daemon
         thread, so it does not keep the process alive, and it closes the source when the call returns."""
         self._stopping.set()
         self.source.interrupt()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
-        self.slot.close()
+        self.queue.close()
         return not self._thread.is_alive()
 
     def join(self, timeout_s: float | None = None) -> bool:
@@ -513,22 +520,22 @@ class CaptureThread:
                 else:
                     self.source.open()
             while not self._stopping.is_set():
-                out = self.slot.spare()
+                out = self.queue.spare()
                 started = time.monotonic()
                 try:
                     item = self.source.read(out)
                 except CorruptFrame:
-                    self.slot.corrupt += 1  # only this thread writes it; the consumer reads a plain int
+                    self.queue.corrupt += 1  # only this thread writes it; the consumer reads a plain int
                     continue
                 if item is None:
                     break
                 frame, captured_at = item
-                self.slot.put(frame, captured_at, captured_at - started)
+                self.queue.put(frame, captured_at, captured_at - started)
         except Exception as exc:  # handed to the consumer, which re-raises it from take()
             error = exc
         finally:
             self.source.close()
-            self.slot.close(error)
+            self.queue.close(error)
 
 
 def redact_url(url: str) -> str:

@@ -27,3 +27,11 @@ def test_bad_flag_value_names_the_flag(capsys):
         main(["data", "synth", "--sequences", "zero"])
     assert exit_info.value.code == 2
     assert "--sequences" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--frame-queue", "--process-every", "--every"])
+def test_a_serve_count_below_one_is_one_line_naming_the_flag(capsys, flag):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--camera", "demo", flag, "0"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and flag in err and len(err.strip().splitlines()[-1]) < 200

@@ -17,7 +17,7 @@ from edgeemo.sources import (
     Backoff,
     CaptureThread,
     ImageFolderSource,
-    LatestFrameSlot,
+    FrameQueue,
     ReopeningSource,
     SourceLost,
     VideoFileSource,
@@ -209,11 +209,24 @@ def test_slow_consumer_gets_the_newest_frame_and_drops_are_counted(tmp_path, man
     capture = CaptureThread(VideoFileSource(write_video(tmp_path / "long.avi", many_faces), pace=False))
     with capture:
         assert capture.join(60)  # the consumer is "busy" until the source has ended
-        frame, captured_at, read_s = capture.slot.take()
+        frame, captured_at, read_s = capture.queue.take()
         assert which(frame, many_faces) == n - 1 and read_s >= 0  # only the newest frame waited
-        assert capture.slot.take() is None and capture.slot.ended
-    slot = capture.slot
-    assert slot.put_count == n and slot.taken == 1 and slot.dropped == n - 1
+        assert capture.queue.take() is None and capture.queue.ended
+    frames = capture.queue
+    assert frames.put_count == n and frames.taken == 1 and frames.dropped == n - 1
+
+
+def test_a_deeper_queue_keeps_the_newest_frames_in_order(tmp_path, many_faces):
+    n = len(many_faces)
+    capture = CaptureThread(VideoFileSource(write_video(tmp_path / "long.avi", many_faces), pace=False),
+                            FrameQueue(3))
+    with capture:
+        assert capture.join(60)  # the consumer is "busy" until the source has ended
+        got = []
+        while (item := capture.queue.take()) is not None:
+            got.append(which(item[0], many_faces))
+    assert got == [n - 3, n - 2, n - 1]  # the oldest were dropped, the newest three wait in order
+    assert capture.queue.dropped == n - 3 and capture.queue.taken == 3
 
 
 def test_frames_are_recycled_not_queued(tmp_path, many_faces):
@@ -222,11 +235,11 @@ def test_frames_are_recycled_not_queued(tmp_path, many_faces):
     capture = CaptureThread(VideoFileSource(write_video(tmp_path / "long.avi", many_faces, fps=200.0), pace=True))
     order, buffers = [], []
     with capture:
-        while (item := capture.slot.take()) is not None:
+        while (item := capture.queue.take()) is not None:
             order.append(which(item[0], many_faces))
             buffers.append(item[0])  # kept only to count distinct arrays
-    slot = capture.slot
-    assert slot.taken + slot.dropped == slot.put_count == n and slot.taken == len(order)
+    frames = capture.queue
+    assert frames.taken + frames.dropped == frames.put_count == n and frames.taken == len(order)
     assert order == sorted(set(order)) and order[-1] == n - 1  # in order, and the last frame always arrives
     assert len({id(b) for b in buffers}) <= 5  # a few recycled buffers, not one per frame
 
@@ -235,12 +248,12 @@ def test_capture_errors_reach_the_consumer(tmp_path, faces):
     path = write_video(tmp_path / "paced.avi", faces * 4, fps=25.0)
     # Not wrapped in a ReopeningSource: losing the file is an error the consumer must see.
     with CaptureThread(VideoFileSource(path, pace=True)) as capture:
-        assert capture.slot.take(timeout_s=60) is not None
+        assert capture.queue.take(timeout_s=60) is not None
         path.unlink()
         capture.join(60)
     # stopped now, and the failure is still there for the consumer
     with pytest.raises(SourceLost, match="deleted or changed"):
-        while capture.slot.take() is not None:
+        while capture.queue.take() is not None:
             pass
 
 
@@ -251,9 +264,9 @@ def test_a_corrupt_image_is_skipped_and_counted_and_the_folder_goes_on(tmp_path,
     capture = CaptureThread(ImageFolderSource(tmp_path, fps=50.0))
     got = []
     with capture:
-        while (item := capture.slot.take(timeout_s=60)) is not None:
+        while (item := capture.queue.take(timeout_s=60)) is not None:
             got.append(which(item[0], faces))
-    assert got == [0, 2] and capture.slot.corrupt == 1
+    assert got == [0, 2] and capture.queue.corrupt == 1
 
 
 def test_a_camera_absent_at_start_is_waited_for_not_an_error(faces):
@@ -264,9 +277,9 @@ def test_a_camera_absent_at_start_is_waited_for_not_an_error(faces):
     capture = CaptureThread(source, open_in_thread=True, retry_open=True).start()
     deadline = time.monotonic() + 30
     while source.open_failures < 3 and time.monotonic() < deadline:
-        capture.slot.take(timeout_s=0.05)
+        capture.queue.take(timeout_s=0.05)
     assert capture.stop(timeout_s=10)
-    assert source.open_failures >= 3 and not capture.slot.take(timeout_s=0)
+    assert source.open_failures >= 3 and not capture.queue.take(timeout_s=0)
     assert events[0][0] == "camera_lost" and "not available at start" in events[0][1]
     assert {e for e, _ in events} == {"camera_lost"}
 
@@ -276,26 +289,38 @@ def test_an_absent_camera_without_retry_fails_at_once():
         ReopeningSource(make_source("99")).open()
 
 
-def test_stop_mid_stream_closes_the_slot(tmp_path, faces):
+def test_stop_mid_stream_closes_the_queue(tmp_path, faces):
     capture = CaptureThread(VideoFileSource(write_video(tmp_path / "paced.avi", faces * 4), pace=True)).start()
-    assert capture.slot.take() is not None
+    assert capture.queue.take() is not None
     capture.stop()
-    while capture.slot.take() is not None:
+    while capture.queue.take() is not None:
         pass
-    assert capture.slot.ended and capture.join(0)
+    assert capture.queue.ended and capture.join(0)
 
 
-def test_slot_alone():
-    slot = LatestFrameSlot()
-    assert slot.take(timeout_s=0) is None and not slot.ended  # a timeout, not the end
+def test_frame_queue_alone():
+    frames = FrameQueue()
+    assert frames.take(timeout_s=0) is None and not frames.ended  # a timeout, not the end
     a, b = np.zeros(3), np.ones(3)
-    slot.put(a, 1.0)
-    slot.put(b, 2.0)
-    assert slot.take()[1] == 2.0 and slot.dropped == 1
-    assert slot.spare() is a  # the dropped frame's buffer is handed back to the producer
-    slot.close(SourceLost("camera 0: no frame"))
+    frames.put(a, 1.0)
+    frames.put(b, 2.0)
+    assert frames.take()[1] == 2.0 and frames.dropped == 1
+    assert frames.spare() is a  # the dropped frame's buffer is handed back to the producer
+    frames.close(SourceLost("camera 0: no frame"))
     with pytest.raises(SourceLost):
-        slot.take()
+        frames.take()
+
+
+def test_a_frame_queue_hands_over_oldest_first_and_ends_after_its_last_frame():
+    frames = FrameQueue(2)
+    for t in (1.0, 2.0, 3.0):
+        frames.put(np.full(3, t), t)
+    frames.close()
+    assert not frames.ended  # two frames still wait
+    assert [frames.take()[1], frames.take()[1]] == [2.0, 3.0] and frames.dropped == 1
+    assert frames.take() is None and frames.ended
+    with pytest.raises(ValueError, match="depth"):
+        FrameQueue(0)
 
 
 def test_the_cli_default_network_timeout_is_the_sources():
@@ -303,3 +328,10 @@ def test_the_cli_default_network_timeout_is_the_sources():
     from edgeemo.sources import DEFAULT_NETWORK_TIMEOUT_S
 
     assert cli_default == DEFAULT_NETWORK_TIMEOUT_S  # kept apart only so that building the parser skips cv2
+
+
+def test_the_cli_default_frame_queue_is_serves():
+    from edgeemo.commands.serve import FRAME_QUEUE as cli_default
+    from edgeemo.serve import FRAME_QUEUE
+
+    assert cli_default == FRAME_QUEUE  # kept apart for the same reason

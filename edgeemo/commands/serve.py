@@ -12,6 +12,7 @@ from edgeemo.messages import DEFAULT_ENDPOINT
 from edgeemo.metrics import DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT
 
 DEFAULT_NETWORK_TIMEOUT_S = 5.0  # edgeemo.sources.DEFAULT_NETWORK_TIMEOUT_S: not imported, cv2 loads slowly
+FRAME_QUEUE = 3  # edgeemo.serve.FRAME_QUEUE, not imported for the same reason
 
 
 def _port(text: str) -> int:
@@ -58,6 +59,10 @@ def register(verbs: argparse._SubParsersAction) -> None:
                    help="run the face mesh and the models on every N-th frame of each stream and pass over the rest "
                         "(counted in edgeemo_frames_skipped_total): 2 halves the work of a 30 fps camera and still "
                         "fills the default bundle's window, 15 frames a second (default 1: every frame)")
+    p.add_argument("--frame-queue", type=positive_int, default=FRAME_QUEUE, metavar="N",
+                   help="frames of a camera or paced stream that may wait while its thread is busy; a frame beyond "
+                        "them drops the oldest (counted in edgeemo_frames_dropped_total). 1 keeps only the newest "
+                        f"(default {FRAME_QUEUE})")
     p.add_argument("--threads", type=positive_int, default=1, help="ONNX Runtime threads")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="ONNX Runtime provider")
     p.add_argument("--fast", action="store_true", help="read files as fast as possible (every frame processed)")
@@ -106,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         return serve(ServeOptions(
             cameras=cameras, model=args.model, streams=stream_ids(cameras, args.stream and tuple(args.stream)),
             bind=args.bind, connect=args.connect, curve_keys=args.curve_keys, metrics_host=args.metrics_host,
-            metrics_port=args.metrics_port, every=args.every, process_every=args.process_every, threads=args.threads,
+            metrics_port=args.metrics_port, every=args.every, process_every=args.process_every,
+            frame_queue=args.frame_queue, threads=args.threads,
             device=args.device,
             pace=not args.fast, face_gap_s=args.face_gap, max_faces=args.max_faces, sndhwm=args.sndhwm, show=args.show,
             network_timeout_s=args.network_timeout, stale_s=args.stale_after, loop=args.loop,
