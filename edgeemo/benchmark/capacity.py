@@ -1,18 +1,19 @@
 """How many 30 fps real-face streams this machine serves with no frame dropped: one process, or one per stream.
 
     python -m edgeemo.benchmark.capacity [--seconds 40] [--one-process 8,10,12,14] [--per-stream 10,12,14,16]
-                                         [--process-every N]
+                                         [--process-every N] [--frame-queue N]
 
 Real ``edgeemo serve`` processes on the demo clip (a real face, played forward and back) paced at 30
 frames/s per stream, as cameras deliver: N streams in one process (``--camera`` N times), or N processes of
 one stream each. A subscriber records every prediction. A stream dropped a frame when its capture thread
-replaced a frame its processing thread had not taken yet: serve's own counter
+pushed one out of the stream's frame queue before its processing thread took it: serve's own counter
 ``edgeemo_frames_dropped_total``, read from each process's /metrics every half second. Only the
 interval in which every stream was publishing counts (start-up, when the other processes load MediaPipe,
 is left out); windows refused for timing (``edgeemo_windows_refused_total``) are counted beside. Each layout
 goes up its list of N and stops at the first N with a drop (or a stream that never published).
 ``--process-every N`` runs serve so (the face mesh on every N-th frame; frames passed over on purpose are not
-drops). Writes bench/results/capacity.{json,md,png}, or capacity_every<N>.* for N > 1.
+drops); ``--frame-queue N`` lets up to N frames wait per stream. Writes bench/results/capacity.{json,md,png},
+capacity_every<N>.* for --process-every N > 1, with _queue<N> for a frame queue other than serve's default.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from edgeemo.bundle import load_bundle
 from edgeemo.info import DEFAULT_BUNDLE
 from edgeemo.io import atomic_write_json, atomic_write_text
 from edgeemo.messages import unpack
+from edgeemo.serve import FRAME_QUEUE
 
 NAME = "capacity"
 LAYOUTS = ("one process", "one per stream")
@@ -76,9 +78,11 @@ def _counters(metrics_ports: list[int], totals: dict[str, dict[str, float]]) -> 
                         totals[family.name][sample.labels["stream"]] = sample.value
 
 
-def run_trial(layout: str, n: int, clip: Path, bundle: Path, process_every: int = 1) -> dict[str, object]:
+def run_trial(layout: str, n: int, clip: Path, bundle: Path, process_every: int = 1,
+              frame_queue: int = FRAME_QUEUE) -> dict[str, object]:
     streams = [f"s{i}" for i in range(n)]
-    base = [sys.executable, "-m", "edgeemo", "serve", "--model", str(bundle), "--process-every", str(process_every)]
+    base = [sys.executable, "-m", "edgeemo", "serve", "--model", str(bundle), "--process-every", str(process_every),
+            "--frame-queue", str(frame_queue)]
     if layout == "one process":
         ports, metrics_ports = free_ports(1), free_ports(1)
         commands = [base + ["--bind", f"tcp://127.0.0.1:{ports[0]}", "--metrics-port", str(metrics_ports[0])]
@@ -159,7 +163,7 @@ def failed(trial: dict) -> bool:
 
 
 def run(seconds: float, ladders: dict[str, list[int]], bundle: Path, process_every: int = 1,
-        progress=print) -> dict[str, object]:
+        frame_queue: int = FRAME_QUEUE, progress=print) -> dict[str, object]:
     before = machine()
     trials = []
     with tempfile.TemporaryDirectory(prefix="edgeemo-capacity-") as tmp:
@@ -173,7 +177,7 @@ def run(seconds: float, ladders: dict[str, list[int]], bundle: Path, process_eve
                     progress(f"{layout}, {n} streams: not started, {processes} processes would not fit in memory")
                     break
                 progress(f"{layout}, {n} streams")
-                trial = run_trial(layout, n, clip, bundle, process_every)
+                trial = run_trial(layout, n, clip, bundle, process_every, frame_queue)
                 trials.append(trial)
                 rss_per_process = trial["peak_rss_mb"] / trial["processes"]
                 progress(f"  dropped {trial['dropped_total']}, p99 {trial['latency_total']['p99_ms']:.1f} ms, "
@@ -186,6 +190,7 @@ def run(seconds: float, ladders: dict[str, list[int]], bundle: Path, process_eve
             "command": "python -m edgeemo.benchmark.capacity " + " ".join(sys.argv[1:]), "machine": before,
             "load_average_after": load_average(), "pinned_cpu": None, "seconds": seconds, "clip_fps": fps,
             "bundle": load_bundle(bundle).bundle_id, "process_every": process_every,
+            "frame_queue": frame_queue,
             "classifier": "streaming pair" if load_bundle(bundle).streaming else "six per-emotion models",
             "trials": trials, "most_streams_without_drops": best}
 
@@ -193,9 +198,11 @@ def run(seconds: float, ladders: dict[str, list[int]], bundle: Path, process_eve
 def write(out: Path, result: dict) -> list[Path]:
     best = result["most_streams_without_drops"]
     every = result.get("process_every", 1)
-    name = NAME if every == 1 else f"{NAME}_every{every}"
+    queue = result.get("frame_queue", 1)  # records before --frame-queue ran with one frame
+    name = NAME + ("" if every == 1 else f"_every{every}") + ("" if queue == FRAME_QUEUE else f"_queue{queue}")
     label = "every frame processed" if every == 1 else f"serve --process-every {every}"
     processed = label if every == 1 else f"`{label}`: the face mesh and models on every {every}th frame"
+    processed += f"; `--frame-queue {queue}`: up to {queue} frame{'s' if queue > 1 else ''} may wait per stream"
     lines = [
         "# Concurrent 30 fps real-face streams with no frame dropped",
         "",
@@ -205,10 +212,10 @@ def write(out: Path, result: dict) -> list[Path]:
         "",
         f"Each stream: the demo clip (a real face) played forward and back, {result['seconds']:g} s paced at "
         f"{result['clip_fps']:g} frames/s, {processed}. Bundle `{result['bundle']}` ({result['classifier']}). "
-        "Dropped: frames "
-        "replaced before the loop took them (serve's `edgeemo_frames_dropped_total`) while every stream was "
-        "publishing, and over the whole run (start-up included); windows refused for timing beside; latency: "
-        "`latency.total`, capture to publication, over every stream.",
+        "Dropped: frames pushed out of the stream's frame queue before its thread took them (serve's "
+        "`edgeemo_frames_dropped_total`) while every stream was publishing, and over the whole run (start-up "
+        "included); windows refused for timing beside; latency: `latency.total`, capture to publication, over "
+        "every stream.",
         "",
         "| layout | streams | processes | overlap s | dropped | dropped, whole run | windows refused | p50 ms | "
         "p99 ms | peak RSS MB |",
@@ -265,11 +272,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, default=DEFAULT_BUNDLE)
     parser.add_argument("--process-every", type=int, default=1, metavar="N",
                         help="serve --process-every N: the face mesh on every N-th frame (default 1: every frame)")
+    parser.add_argument("--frame-queue", type=int, default=FRAME_QUEUE, metavar="N",
+                        help=f"serve --frame-queue N: frames that may wait per stream (default {FRAME_QUEUE}, serve's)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)
     started = time.time()
     result = run(args.seconds, {"one process": args.one_process, "one per stream": args.per_stream}, args.model,
-                 args.process_every)
+                 args.process_every, args.frame_queue)
     result["wall_s"] = round(time.time() - started, 1)
     for path in write(args.out, result):
         print(path)
