@@ -7,14 +7,16 @@ installed, which the CLI must not pay at start-up and the runtime does not need.
 
 from __future__ import annotations
 
+import functools
 from types import TracebackType
 
 import numpy as np
 
 from edgeemo.face import N_LANDMARKS
 
-# MediaPipe hands landmarks over as a protobuf list; reading 468 messages field by field in Python costs about
-# 0.3 ms a frame (a tenth of the face mesh itself), parsing its serialised bytes with numpy 0.02 ms.
+# MediaPipe hands each face's landmarks over as a serialised NormalizedLandmarkList; reading its 468 messages
+# field by field in Python costs about 0.3 ms a frame (a tenth of the face mesh itself), parsing the bytes
+# with numpy 0.02 ms.
 # Each NormalizedLandmark with x, y and z set (face mesh sets no visibility or presence) is 17 bytes on the
 # wire: field 1 (0x0a) of 15 bytes (0x0f), then x, y, z as tagged little-endian float32 (0x0d, 0x15, 0x1d).
 _WIRE = np.dtype([("head", "u1", 3), ("x", "<f4"), ("y_tag", "u1"), ("y", "<f4"), ("z_tag", "u1"), ("z", "<f4")])
@@ -33,11 +35,14 @@ def _wire_xy(serialized: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     return fields["x"], fields["y"]
 
 
-def landmarks_to_pixels(landmark_list, width: int, height: int) -> np.ndarray:
-    """float32 [468, 2] pixel coordinates of a MediaPipe NormalizedLandmarkList (x * width, y * height)."""
-    xy = _wire_xy(landmark_list.SerializeToString())
+def landmarks_to_pixels(serialized: bytes, width: int, height: int) -> np.ndarray:
+    """float32 [468, 2] pixel coordinates (x * width, y * height) of a serialised NormalizedLandmarkList."""
+    xy = _wire_xy(serialized)
     if xy is None:  # another encoding (e.g. visibility set): read the messages one by one
-        xy = tuple(np.array([getattr(p, c) for p in landmark_list.landmark], dtype=np.float32) for c in "xy")
+        from mediapipe.framework.formats.landmark_pb2 import NormalizedLandmarkList
+
+        landmarks = NormalizedLandmarkList.FromString(serialized).landmark
+        xy = tuple(np.array([getattr(p, c) for p in landmarks], dtype=np.float32) for c in "xy")
     points = np.empty((len(xy[0]), 2), dtype=np.float32)
     np.multiply(xy[0], width, out=points[:, 0])
     np.multiply(xy[1], height, out=points[:, 1])
@@ -55,13 +60,19 @@ class FaceMeshLandmarker:
 
     def __init__(self, static: bool = False, min_detection_confidence: float = 0.5,
                  min_tracking_confidence: float = 0.5, max_faces: int = 1) -> None:
-        from mediapipe.python.solutions.face_mesh import FaceMesh  # lazy: see the module docstring
+        # lazy: see the module docstring
+        from mediapipe.python import packet_creator
+        from mediapipe.python._framework_bindings import _packet_getter
+        from mediapipe.python._framework_bindings.image_frame import ImageFormat
+        from mediapipe.python.solutions.face_mesh import FaceMesh
 
         self.max_faces = max_faces
         self._mesh = FaceMesh(
             static_image_mode=static, max_num_faces=max_faces, refine_landmarks=False,
             min_detection_confidence=min_detection_confidence, min_tracking_confidence=min_tracking_confidence,
         )
+        self._image_packet = functools.partial(packet_creator.create_image, image_format=ImageFormat.SRGB)
+        self._serialized = _packet_getter._get_serialized_proto_list
 
     def detect(self, rgb: np.ndarray) -> np.ndarray | None:
         """float32 [468, 2] pixel coordinates (x right, y down) of the face in ``rgb``, or None if there is none.
@@ -70,16 +81,33 @@ class FaceMeshLandmarker:
         done where frames are read: only the reader knows its source's channel order (OpenCV gives BGR,
         scikit-image, PIL and picamera2 give RGB), so sources that are RGB already pay nothing.
         """
-        result = self._mesh.process(rgb)
-        if not result.multi_face_landmarks:
-            return None
-        return landmarks_to_pixels(result.multi_face_landmarks[0], rgb.shape[1], rgb.shape[0])
+        faces = self._run(rgb)
+        return landmarks_to_pixels(faces[0], rgb.shape[1], rgb.shape[0]) if faces else None
 
     def detect_all(self, rgb: np.ndarray) -> list[np.ndarray]:
         """Every face in ``rgb`` (at most ``max_faces``), each float32 [468, 2] in pixels, as ``detect`` gives one."""
-        result = self._mesh.process(rgb)
         height, width = rgb.shape[:2]
-        return [landmarks_to_pixels(face, width, height) for face in result.multi_face_landmarks or ()]
+        return [landmarks_to_pixels(face, width, height) for face in self._run(rgb)]
+
+    def _run(self, rgb: np.ndarray) -> list[bytes]:
+        """Each face's landmark list, serialised: what ``FaceMesh.process`` runs, without the result it builds.
+
+        ``process`` (mediapipe's SolutionBase) builds a namedtuple class with ``eval`` on every call and parses
+        each face's 468 landmarks into protobuf objects, which ``landmarks_to_pixels`` would serialise again:
+        0.1 to 0.15 ms a frame, 5 % of the face mesh, much of it holding the GIL. This feeds the same graph the
+        same packet and reads the landmark lists' bytes. It reaches into SolutionBase, so mediapipe is pinned
+        (0.10.21), and tests/test_landmarker.py checks it against ``process`` on real faces.
+        """
+        if rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"expected an RGB image [height, width, 3], got shape {rgb.shape}")
+        mesh = self._mesh
+        mesh._graph_outputs.clear()
+        mesh._simulated_timestamp += 33333  # as process(): a 30 fps video's timestamps, in microseconds
+        mesh._graph.add_packet_to_input_stream(
+            stream="image", packet=self._image_packet(rgb).at(mesh._simulated_timestamp))
+        mesh._graph.wait_until_idle()
+        packet = mesh._graph_outputs.get("multi_face_landmarks")
+        return [] if packet is None or packet.is_empty() else self._serialized(packet)
 
     def reset(self) -> None:
         """Forget the tracked face: the next frame starts a new video."""

@@ -71,12 +71,38 @@ def test_landmark_parsing_without_the_fast_path_gives_the_same_pixels(astronaut_
 
     with FaceMesh(static_image_mode=True) as mesh:
         landmarks = mesh.process(astronaut_rgb).multi_face_landmarks[0]
-    fast = landmarks_to_pixels(landmarks, 512, 400)
+    fast = landmarks_to_pixels(landmarks.SerializeToString(), 512, 400)
     expected = np.array([(p.x * 512, p.y * 400) for p in landmarks.landmark], np.float32)
     np.testing.assert_allclose(fast, expected, rtol=1e-6)
     for p in landmarks.landmark:  # another wire encoding than the one the fast path reads
         p.visibility = 0.5
-    np.testing.assert_array_equal(landmarks_to_pixels(landmarks, 512, 400), fast)
+    np.testing.assert_array_equal(landmarks_to_pixels(landmarks.SerializeToString(), 512, 400), fast)
+
+
+def test_the_landmarker_finds_what_mediapipes_own_process_finds(london_dev):
+    """The landmarker runs FaceMesh's graph without FaceMesh.process (edgeemo.landmarker._run): the same faces, to
+    the bit, frame by frame in tracking mode, on real faces: two people's neutral and smiling photos, and a frame
+    with no face between them."""
+    from mediapipe.python.solutions.face_mesh import FaceMesh
+
+    frames = [read_rgb(london_dev / "images" / f"{face}_{expression}.jpg")
+              for face in ("001", "004") for expression in ("neutral", "neutral", "smiling", "smiling")]
+    frames.insert(4, np.zeros_like(frames[0]))
+    with FaceMeshLandmarker(static=False, max_faces=2) as ours, FaceMesh(static_image_mode=False, max_num_faces=2,
+                                                                          refine_landmarks=False) as mesh:
+        counts = []
+        for rgb in frames:
+            theirs = mesh.process(rgb).multi_face_landmarks or []
+            expected = [np.array([(p.x * rgb.shape[1], p.y * rgb.shape[0]) for p in face.landmark], np.float32)
+                        for face in theirs]
+            found = ours.detect_all(rgb)
+            assert len(found) == len(expected)
+            for a, b in zip(found, expected):
+                np.testing.assert_array_equal(a, b)
+            counts.append(len(found))
+    assert counts == [1, 1, 1, 1, 0, 1, 1, 1, 1]  # one face in each photo, none in the blank frame
+    with FaceMeshLandmarker(static=True) as lm, pytest.raises(ValueError, match="RGB image"):
+        lm.detect(frames[0][:, :, 0])
 
 
 def _rotate(rgb: np.ndarray, degrees: float) -> np.ndarray:
