@@ -70,8 +70,8 @@ SCORE_BAR_X, SCORE_BAR_PX = 64, 60
 SCORE_PANEL = (SCORE_BAR_X + SCORE_BAR_PX + 1, 14 + 16 * 6)
 # Frames of a captured stream that may wait for its thread; older ones are dropped (edgeemo.sources.FrameQueue).
 # Three (100 ms at 30 fps) ride out the stalls of a busy box (another stream's frame, the scheduler) that drop a
-# frame when only the newest may wait: 10 streams in one process on 2 cores with no drop, against 6 to 8
-# (bench/results/capacity.md, capacity_queue1.md).
+# frame when only the newest may wait: one process on 2 cores holds 8 streams with no drop, against 6
+# (bench/results/capacity.md, capacity_queue1.md; docs/streaming.md#concurrent-streams).
 FRAME_QUEUE = 3
 REST_PATH = "/rest"  # POST: "this is rest now" (docs/calibration.md), beside /metrics, /healthz, /readyz
 
@@ -239,7 +239,7 @@ class _Feed:
     usage error. Files are opened at once, so a wrong path is a one-line error (exit 2)."""
 
     def __init__(self, stream: str, source: ReopeningSource, threaded: bool, metrics: StreamMetrics,
-                 frame_queue: int = 1) -> None:
+                 frame_queue: int = FRAME_QUEUE) -> None:
         self.stream, self.source, self.metrics = stream, source, metrics
         self.capture = (CaptureThread(source, FrameQueue(frame_queue), open_in_thread=source.live,
                                       retry_open=source.live) if threaded else None)
