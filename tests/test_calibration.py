@@ -350,3 +350,6 @@ def test_the_median_face_is_numpys_median_and_its_spread_the_median_frames_rms()
         assert np.array_equal(median, np.median(faces, axis=0)) and np.array_equal(median_face(faces), median)
         rms = np.sqrt(((faces - median) ** 2).sum(axis=(1, 2)) / 468)
         assert spread == pytest.approx(float(np.median(rms)), rel=1e-6)
+    for frames in range(1, 129):  # every count the history holds: the sorting network sorts each
+        faces = rng.normal(size=(frames, 8, 2)).astype(np.float32)
+        assert np.array_equal(median_face(faces), np.median(faces, axis=0)), frames
