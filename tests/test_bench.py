@@ -87,6 +87,12 @@ def test_end_to_end_has_every_stage_the_frame_rate_and_the_mediapipe_floor(resul
     assert pipeline["frames_per_second"] > 0
     check_stats(data["mediapipe_floor"]["detect"], "mediapipe")
     assert data["mediapipe_floor"]["frames_per_second"] > 0
+    alternating = data["alternating"]
+    assert len(alternating["blocks"]) >= 1
+    for block in alternating["blocks"]:
+        assert block["p50_ratio"] == pytest.approx(block["total_median_ms"] / block["mediapipe_median_ms"], rel=1e-3)
+    assert alternating["p50_ratio_min"] <= alternating["p50_ratio_median"] <= alternating["p50_ratio_max"]
+    assert "Alternating, " in (out / "end_to_end.md").read_text()
 
 
 _WITHOUT_OFFLINE_EXTRA = """

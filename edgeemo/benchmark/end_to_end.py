@@ -103,3 +103,23 @@ def run_landmarker(video: Path, budget_s: float) -> dict[str, object]:
     return {"detect": times.summary(), "frames_per_second": round(len(times.wall) / float(times.wall.sum()), 2),
             "frames_per_cpu_second": round(len(times.cpu) / float(times.cpu.sum()), 2),
             "face_found_share": round(found / index, 3), "frame_size": list(rgb[0].shape[:2])}
+
+
+def run_alternating(bundle_path: Path, video: Path, blocks: int, pipeline_s: float,
+                    floor_s: float) -> dict[str, object]:
+    """The pipeline against MediaPipe alone block by block: ``run_pipeline`` for ``pipeline_s``, then
+    ``run_landmarker`` for ``floor_s``, ``blocks`` times in turn, so that both see the same minutes of a shared
+    machine (one long run of each can land one in a quiet minute and the other in a busy one). Per block: both
+    medians and p99s and their ratios; over the blocks: the median ratios, and their range."""
+    rows = []
+    for _ in range(blocks):
+        total = run_pipeline(bundle_path, video, pipeline_s)["stages"]["total"]
+        detect = run_landmarker(video, floor_s)["detect"]
+        rows.append({"total_median_ms": total["median_ms"], "total_p99_ms": total["p99_ms"],
+                     "mediapipe_median_ms": detect["median_ms"], "mediapipe_p99_ms": detect["p99_ms"],
+                     "p50_ratio": round(total["median_ms"] / detect["median_ms"], 4),
+                     "p99_ratio": round(total["p99_ms"] / detect["p99_ms"], 4)})
+    summary = {f"{q}_ratio_{stat}": round(float(fn([row[f"{q}_ratio"] for row in rows])), 4)
+               for q in ("p50", "p99") for stat, fn in (("median", np.median), ("min", np.min), ("max", np.max))}
+    return {"blocks": rows, "pipeline_s": pipeline_s, "mediapipe_s": floor_s, **summary}
+

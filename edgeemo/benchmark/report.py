@@ -118,7 +118,15 @@ def _against_mediapipe(result: dict) -> list[str]:
                      f"{total['median_ms']:.3f} | {total['p99_ms']:.3f} | "
                      f"{total['median_ms'] / floor['median_ms']:.2f} x | {total['p99_ms'] / floor['p99_ms']:.2f} x | "
                      f"{run['frames_per_second']:.1f} |")
-    return lines + [""]
+    lines.append("")
+    if "alternating" in result:  # records before 2026-12-06 have no alternating blocks
+        alt = result["alternating"]
+        lines += [f"Alternating, {len(alt['blocks'])} blocks of the pipeline ({alt['pipeline_s']:g} s) then "
+                  f"MediaPipe alone ({alt['mediapipe_s']:g} s), so that both see the same minutes of this machine: "
+                  f"p50 / MediaPipe p50 **{alt['p50_ratio_median']:.2f} x** (median of the blocks; "
+                  f"{alt['p50_ratio_min']:.2f}-{alt['p50_ratio_max']:.2f} x), p99 / MediaPipe p99 "
+                  f"{alt['p99_ratio_median']:.2f} x ({alt['p99_ratio_min']:.2f}-{alt['p99_ratio_max']:.2f} x).", ""]
+    return lines
 
 
 def _write(out: Path, name: str, result: dict, markdown: str) -> list[Path]:

@@ -17,8 +17,10 @@ from edgeemo.serve import DEMO_CLIP
 VIDEO_CREDIT = ("London face 001, DeBruine & Jones (2017), Face Research Lab London Set, CC BY 4.0; "
                 "see edgeemo/resources/demo/ATTRIBUTION.md")
 # Seconds of timing: per classifier row, for the whole pipeline, and for MediaPipe alone.
-BUDGETS = {"classifier": 2.0, "pipeline": 20.0, "landmarker": 10.0}
-QUICK_BUDGETS = {"classifier": 0.05, "pipeline": 0.0, "landmarker": 0.0}  # 0: one pass over the video
+BUDGETS = {"classifier": 2.0, "pipeline": 20.0, "landmarker": 10.0, "blocks": 5, "block_pipeline": 4.0,
+           "block_landmarker": 2.0}
+QUICK_BUDGETS = {"classifier": 0.05, "pipeline": 0.0, "landmarker": 0.0,  # 0: one pass over the video
+                 "blocks": 1, "block_pipeline": 0.0, "block_landmarker": 0.0}
 GRAPHS = {"tf2onnx": "Keras models exported with tf2onnx, as edgeemo export writes them",
           "onnx": "graphs built with onnx in tf2onnx's layout (no TensorFlow here; edgeemo.benchmark.graphs)"}
 
@@ -27,7 +29,7 @@ def run_bench(out: Path, *, quick: bool = False, command: str = "edgeemo bench")
     """Build the bundles, time them and the pipeline, write the results into ``out``; the files written."""
     # No TensorFlow (an edge box): the graphs are built with onnx itself (edgeemo.benchmark.graphs).
     budgets = QUICK_BUDGETS if quick else BUDGETS
-    steps = len(classifier.KS) * len(classifier.ARCHS) * 2 + len(classifier.KS) + 4
+    steps = len(classifier.KS) * len(classifier.ARCHS) * 2 + len(classifier.KS) + 5
     with tqdm(total=steps, desc="bench", unit="step", file=sys.stderr, dynamic_ncols=True) as bar, \
             tempfile.TemporaryDirectory(prefix="edgeemo-bench-") as tmp:
         def progress(message: str) -> None:
@@ -57,6 +59,9 @@ def run_bench(out: Path, *, quick: bool = False, command: str = "edgeemo bench")
             per_emotion = end_to_end.run_pipeline(bundle, DEMO_CLIP, budgets["pipeline"], streaming=False)
             progress("end to end: MediaPipe alone")
             floor = end_to_end.run_landmarker(DEMO_CLIP, budgets["landmarker"])
+            progress("end to end: the pipeline and MediaPipe alone, in turn")
+            alternating = end_to_end.run_alternating(bundle, DEMO_CLIP, budgets["blocks"], budgets["block_pipeline"],
+                                                     budgets["block_landmarker"])
     common = {"date": now(), "command": command, "quick": quick, "machine": before, "pinned_cpu": cpu,
               "load_average_after": load_average()}
     paths = report.write_classifier(out, {
@@ -69,7 +74,7 @@ def run_bench(out: Path, *, quick: bool = False, command: str = "edgeemo bench")
     paths += report.write_end_to_end(out, {
         "benchmark": "end to end, one stream", **common, "video": str(DEMO_CLIP.relative_to(DEMO_CLIP.parents[3])),
         "video_credit": VIDEO_CREDIT, "bundle_source": source, "pipeline": pipeline, "mediapipe_floor": floor,
-        "pipeline_per_emotion": per_emotion,
+        "pipeline_per_emotion": per_emotion, "alternating": alternating,
     })
     graphs = sorted({b["graphs"] for b in built.values()})
     streaming_result = {"benchmark": "classification per frame, per-emotion models against the streaming pair",
