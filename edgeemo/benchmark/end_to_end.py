@@ -122,4 +122,3 @@ def run_alternating(bundle_path: Path, video: Path, blocks: int, pipeline_s: flo
     summary = {f"{q}_ratio_{stat}": round(float(fn([row[f"{q}_ratio"] for row in rows])), 4)
                for q in ("p50", "p99") for stat, fn in (("median", np.median), ("min", np.min), ("max", np.max))}
     return {"blocks": rows, "pipeline_s": pipeline_s, "mediapipe_s": floor_s, **summary}
-

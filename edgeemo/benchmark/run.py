@@ -16,7 +16,8 @@ from edgeemo.serve import DEMO_CLIP
 
 VIDEO_CREDIT = ("London face 001, DeBruine & Jones (2017), Face Research Lab London Set, CC BY 4.0; "
                 "see edgeemo/resources/demo/ATTRIBUTION.md")
-# Seconds of timing: per classifier row, for the whole pipeline, and for MediaPipe alone.
+# Seconds of timing: per classifier row, for the whole pipeline, for MediaPipe alone, and the alternating blocks
+# (how many, and the seconds of each half).
 BUDGETS = {"classifier": 2.0, "pipeline": 20.0, "landmarker": 10.0, "blocks": 5, "block_pipeline": 4.0,
            "block_landmarker": 2.0}
 QUICK_BUDGETS = {"classifier": 0.05, "pipeline": 0.0, "landmarker": 0.0,  # 0: one pass over the video
