@@ -77,4 +77,3 @@ def union_regions(union: np.ndarray) -> tuple[tuple[str, ...], list[np.ndarray]]
             names.append(name)
             members.append(where)
     return tuple(names), members
-

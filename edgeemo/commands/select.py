@@ -73,4 +73,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     print(f"tables and figures: edgeemo report {args.run}")
     return 0
-

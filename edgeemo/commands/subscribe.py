@@ -118,4 +118,3 @@ def format_explanation(explanation: dict, regions: int = 3) -> str:
     parts = ", ".join(f"{name} {value:+.2f}" for name, value in ranked)
     return (f"{explanation['emotion']} {explanation['score']:.2f} (rest {explanation['baseline_score']:.2f}): "
             f"{parts} [res {explanation['residual']:.0e}]")
-

@@ -57,4 +57,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(summary.trained)} models trained, {len(summary.skipped)} already done, "
           f"{summary.seconds:.0f} s; report: edgeemo report {args.out}")
     return 0
-
