@@ -7,7 +7,9 @@ canonical face (edgeemo/resources/face_template.npz) into the mouth corners (wit
 half-width of either corner) and the upper and lower lip (above or below the line through the corners). The
 cheeks, forehead and jaw are seeded by a few well-known mesh points (the face oval above the brows; the oval
 below the mouth and the chin; the cheekbones). Every other landmark joins the region of its nearest seed on
-the canonical face. Left and right are merged: an expression's action units move both sides together (the
+the canonical face. The forehead is then split where FACS splits the frontalis: its inner part, between the
+middles of the two brows, is what AU1 (inner brow raiser: sadness, fear, surprise) moves; its outer parts are
+what AU2 (outer brow raiser) moves. Left and right are merged: an expression's action units move both sides together (the
 synthetic truth and FACS both name them once), and fewer regions keep exact Shapley values cheap (2^R
 coalitions); see docs/explanations.md.
 """
@@ -35,15 +37,17 @@ CHEEK_SEEDS = (50, 101, 36, 205, 187, 123, 116, 117, 118, 119, 100, 280, 330, 26
                348, 329)
 CORNER_SHARE = 0.25  # a lip landmark this share of the mouth's half-width from a corner is a mouth-corner one
 
-REGIONS = ("brows", "eyes", "forehead", "nose", "cheeks", "upper_lip", "mouth_corners", "lower_lip", "jaw")
+REGIONS = ("brows", "eyes", "inner_forehead", "outer_forehead", "nose", "cheeks", "upper_lip", "mouth_corners",
+           "lower_lip", "jaw")
 
 
 @lru_cache(maxsize=1)
 def region_of_landmark() -> np.ndarray:
     """int8 [468]: the index into REGIONS of each mesh landmark."""
     face = face_template().template.astype(np.float64)
-    seeds: dict[str, set[int]] = {"brows": set(MP_BROWS), "eyes": set(MP_EYES), "forehead": set(FOREHEAD_SEEDS),
-                                  "nose": set(MP_NOSE), "cheeks": set(CHEEK_SEEDS), "jaw": set(JAW_SEEDS)}
+    seeds: dict[str, set[int]] = {"brows": set(MP_BROWS), "eyes": set(MP_EYES), "inner_forehead": set(FOREHEAD_SEEDS),
+                                  "outer_forehead": set(), "nose": set(MP_NOSE), "cheeks": set(CHEEK_SEEDS),
+                                  "jaw": set(JAW_SEEDS)}
     left, right = face[MOUTH_CORNERS[0]], face[MOUTH_CORNERS[1]]
     half_width = abs(right[0] - left[0]) / 2
     corner_y = (left[1] + right[1]) / 2
@@ -57,7 +61,13 @@ def region_of_landmark() -> np.ndarray:
     seed_ids = np.array([i for name in REGIONS for i in sorted(seeds[name])])
     seed_region = np.array([REGIONS.index(name) for name in REGIONS for _ in seeds[name]])
     distance = np.linalg.norm(face[:, None, :] - face[seed_ids][None], axis=2)  # [468, seeds]
-    return seed_region[distance.argmin(axis=1)].astype(np.int8)
+    owner = seed_region[distance.argmin(axis=1)]
+    # Every forehead seed started in inner_forehead; what lies beyond either brow's middle is the outer part.
+    centre = face[list(MP_BROWS), 0].mean()  # the face's midline: the brows are mirror images
+    brow_middle = np.abs(face[list(MP_BROWS), 0] - centre).mean()
+    forehead = owner == REGIONS.index("inner_forehead")
+    owner[forehead & (np.abs(face[:, 0] - centre) > brow_middle)] = REGIONS.index("outer_forehead")
+    return owner.astype(np.int8)
 
 
 def region_landmarks() -> dict[str, list[int]]:

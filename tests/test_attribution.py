@@ -128,9 +128,26 @@ def test_a_personal_rest_replaces_the_canonical_baseline(pair, windows):
     assert Explainer(classifier).baseline_name == CANONICAL_BASELINE
 
 
+@pytest.mark.offline  # the truth of the synthetic set is the offline package's
+def test_the_forehead_splits_where_the_inner_and_outer_brow_raisers_act():
+    """FACS's AU1 (inner brow raiser: sadness) and AU2 (outer brow raiser) move different parts of the forehead."""
+    from offline.synth.truth import ground_truth
+
+    units = ground_truth("hand")["action_units"]
+    members = region_landmarks()
+    inner, outer = set(members["inner_forehead"]), set(members["outer_forehead"])
+    forehead = inner | outer
+    assert {9, 10, 151} <= inner and {54, 284} <= outer  # the midline, and above either brow's tail
+    assert forehead & set(units["AU1"]["landmarks"]) <= inner and forehead & set(units["AU2"]["landmarks"]) <= outer
+    # the 25 % rule of the agreement benchmark now finds AU1 in the inner forehead (5 of 21 on the whole one)
+    assert len(inner & set(units["AU1"]["landmarks"])) >= 0.25 * len(inner)
+
+
 @pytest.mark.offline  # the synthetic generator needs scikit-learn, the offline extra
-def test_on_fresh_synthetic_people_the_top_region_is_one_the_emotion_moves(pair, tmp_path):
-    """A new synthetic set (another seed than the bundle's training data) and its truth file."""
+@pytest.mark.parametrize("representation", ["absolute", "rest-relative/v1"])
+def test_on_fresh_synthetic_people_the_top_region_is_one_the_emotion_moves(pair, tmp_path, representation):
+    """A new synthetic set (another seed than the bundle's training data) and its truth file; rest-relative
+    people are what the calibrated models see once a face's rest is known."""
     import subprocess
     import sys
 
@@ -138,17 +155,17 @@ def test_on_fresh_synthetic_people_the_top_region_is_one_the_emotion_moves(pair,
 
     data = tmp_path / "synth.npz"
     subprocess.run([sys.executable, "-m", "edgeemo", "data", "synth", "--out", str(data), "--seed", "11",
-                    "--sequences", "60", "--subjects", "12"], check=True, capture_output=True, cwd=REPO)
+                    "--sequences", "60", "--subjects", "12", "--representation", representation],
+                   check=True, capture_output=True, cwd=REPO)
     result = agreement(pair[1], data)
     for name, row in result["emotions"].items():
         precision = row["canonical"]["top_region_precision"]
-        if name == "sadness":
-            # the known miss (docs/explanations.md): its top region is often the forehead, which AU1 moves
-            # (a quarter of its landmarks less one), or the jaw, whose shape is the person's, not the smile's
-            assert row["canonical"]["top_region_touched"] >= 0.6, name
+        if name == "disgust" and representation != "absolute":
+            # the known miss (docs/explanations.md): the cheeks, which AU9 and AU10 lift, under the 25 % rule
+            assert precision >= 0.8, (name, precision, row["canonical"]["top_regions"])
         elif row["canonical"]["detected"] >= 5:
             assert precision >= 0.9, (name, precision, row["canonical"]["top_regions"])
-    assert result["pooled_precision"]["personal"] >= 0.85  # a person's own rest: 0.91 to 0.96 at 3 seeds
+    assert result["pooled_precision"]["personal"] >= 0.9  # a person's own rest: 0.95 to 0.98 at 3 seeds
     happiness = result["emotions"]["happiness"]["canonical"]
     assert max(happiness["summed"], key=happiness["summed"].get) in ("mouth_corners", "cheeks")
 
