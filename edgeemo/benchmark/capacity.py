@@ -1,11 +1,13 @@
-"""How many 30 fps real-face streams this machine serves with no frame dropped: one process, or one per stream.
+"""How many 30 fps real-face streams this machine serves with no frame dropped: one process, one per stream,
+or one per core.
 
     python -m edgeemo.benchmark.capacity [--seconds 40] [--one-process 8,10,12,14] [--per-stream 10,12,14,16]
-                                         [--process-every N] [--frame-queue N]
+                                         [--per-core 10,12,14] [--process-every N] [--frame-queue N]
 
 Real ``edgeemo serve`` processes on the demo clip (a real face, played forward and back) paced at 30
-frames/s per stream, as cameras deliver: N streams in one process (``--camera`` N times), or N processes of
-one stream each. A subscriber records every prediction. A stream dropped a frame when its capture thread
+frames/s per stream, as cameras deliver: N streams in one process (``--camera`` N times), N processes of
+one stream each, or one process per core, each held to its core (its CPU affinity, as systemd's
+``CPUAffinity=`` or a Kubernetes static CPU policy would) with the streams dealt out between them. A subscriber records every prediction. A stream dropped a frame when its capture thread
 pushed one out of the stream's frame queue before its processing thread took it: serve's own counter
 ``edgeemo_frames_dropped_total``, read from each process's /metrics every half second. Only the
 interval in which every stream was publishing counts (start-up, when the other processes load MediaPipe,
@@ -41,7 +43,7 @@ from edgeemo.messages import unpack
 from edgeemo.serve import FRAME_QUEUE
 
 NAME = "capacity"
-LAYOUTS = ("one process", "one per stream")
+LAYOUTS = ("one process", "one per stream", "one per core")
 MEMORY_MARGIN_MB = 2000  # a trial whose processes could not fit in the memory left is not started
 
 
@@ -83,10 +85,14 @@ def run_trial(layout: str, n: int, clip: Path, bundle: Path, process_every: int 
     streams = [f"s{i}" for i in range(n)]
     base = [sys.executable, "-m", "edgeemo", "serve", "--model", str(bundle), "--process-every", str(process_every),
             "--frame-queue", str(frame_queue)]
-    if layout == "one process":
-        ports, metrics_ports = free_ports(1), free_ports(1)
-        commands = [base + ["--bind", f"tcp://127.0.0.1:{ports[0]}", "--metrics-port", str(metrics_ports[0])]
-                    + [a for s in streams for a in ("--camera", str(clip), "--stream", s)]]
+    cpus: list[int | None] = []
+    if layout in ("one process", "one per core"):
+        groups = deal(streams, sorted(os.sched_getaffinity(0))) if layout == "one per core" else [(None, streams)]
+        ports, metrics_ports = free_ports(len(groups)), free_ports(len(groups))
+        commands = [base + ["--bind", f"tcp://127.0.0.1:{p}", "--metrics-port", str(m)]
+                    + [a for s in group for a in ("--camera", str(clip), "--stream", s)]
+                    for p, m, (_, group) in zip(ports, metrics_ports, groups)]
+        cpus = [cpu for cpu, _ in groups]
     else:
         ports, metrics_ports = free_ports(n), free_ports(n)
         commands = [base + ["--bind", f"tcp://127.0.0.1:{p}", "--metrics-port", str(m), "--camera", str(clip),
@@ -98,8 +104,9 @@ def run_trial(layout: str, n: int, clip: Path, bundle: Path, process_every: int 
     for port in ports:
         sub.connect(f"tcp://127.0.0.1:{port}")
     env = dict(os.environ, GLOG_minloglevel="2", TF_CPP_MIN_LOG_LEVEL="3")
-    processes = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-                 for c in commands]
+    processes = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                                  preexec_fn=None if cpu is None else _held_to(cpu))
+                 for c, cpu in zip(commands, cpus or [None] * len(commands))]
     captured: dict[str, list[tuple[float, float]]] = {s: [] for s in streams}
     finished: set[str] = set()
     peak_rss = 0.0
@@ -157,6 +164,17 @@ def run_trial(layout: str, n: int, clip: Path, bundle: Path, process_every: int 
             "latency_total": summary_ms(np.asarray(latencies)), "peak_rss_mb": round(peak_rss)}
 
 
+def deal(streams: list[str], cores: list[int]) -> list[tuple[int, list[str]]]:
+    """Streams dealt out to cores like cards: core i serves streams i, i + cores, ...; a core left without a
+    stream gets no process."""
+    return [(cpu, streams[i::len(cores)]) for i, cpu in enumerate(cores) if streams[i::len(cores)]]
+
+
+def _held_to(cpu: int):
+    """For Popen's preexec_fn: the child and every thread it starts run on ``cpu`` only."""
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
 def failed(trial: dict) -> bool:
     """A trial with a drop, or with a stream that never published (then no overlap could be measured)."""
     return bool(trial["dropped_total"] or trial.get("published_nothing"))
@@ -172,7 +190,7 @@ def run(seconds: float, ladders: dict[str, list[int]], bundle: Path, process_eve
         for layout, ladder in ladders.items():
             rss_per_process = None
             for n in ladder:
-                processes = 1 if layout == "one process" else n
+                processes = {"one process": 1, "one per core": min(n, len(os.sched_getaffinity(0)))}.get(layout, n)
                 if rss_per_process and processes * rss_per_process + MEMORY_MARGIN_MB > _available_mb():
                     progress(f"{layout}, {n} streams: not started, {processes} processes would not fit in memory")
                     break
@@ -239,7 +257,7 @@ def write(out: Path, result: dict) -> list[Path]:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for layout, marker in zip(LAYOUTS, "os"):
+    for layout, marker in zip(LAYOUTS, "os^"):
         rows = [t for t in result["trials"] if t["layout"] == layout]
         ax.plot([t["streams"] for t in rows], [t["latency_total"]["p99_ms"] for t in rows], marker=marker,
                 label=f"{layout}, p99")
@@ -269,6 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=40.0, help="clip length per trial")
     parser.add_argument("--one-process", type=_ladder, default=[8, 10, 12, 14], metavar="N,N,...")
     parser.add_argument("--per-stream", type=_ladder, default=[10, 12, 14, 16], metavar="N,N,...")
+    parser.add_argument("--per-core", type=_ladder, default=[10, 12, 14], metavar="N,N,...")
     parser.add_argument("--model", type=Path, default=DEFAULT_BUNDLE)
     parser.add_argument("--process-every", type=int, default=1, metavar="N",
                         help="serve --process-every N: the face mesh on every N-th frame (default 1: every frame)")
@@ -277,7 +296,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)
     started = time.time()
-    result = run(args.seconds, {"one process": args.one_process, "one per stream": args.per_stream}, args.model,
+    ladders = {"one process": args.one_process, "one per stream": args.per_stream, "one per core": args.per_core}
+    result = run(args.seconds, {layout: ladder for layout, ladder in ladders.items() if ladder}, args.model,
                  args.process_every, args.frame_queue)
     result["wall_s"] = round(time.time() - started, 1)
     for path in write(args.out, result):
