@@ -84,7 +84,7 @@ def exec_start(unit: configparser.ConfigParser) -> list[str]:
     return [w for w in words[1:] if not w.startswith("$")]
 
 
-@pytest.mark.parametrize("name", ["edgeemo-serve.service", "edgeemo-relay.service"])
+@pytest.mark.parametrize("name", ["edgeemo-serve.service", "edgeemo-serve@.service", "edgeemo-relay.service"])
 def test_units_restart_on_failure_but_not_on_a_usage_error_and_are_hardened(name):
     service = read_unit(name)["Service"]
     assert service["Restart"] == "on-failure"
@@ -127,6 +127,26 @@ def test_serve_unit_runs_camera_0_with_the_default_ports_and_only_video_devices(
     # numba writes compiled code where the read-only system allows: the cache directory systemd makes.
     assert service["Environment"] == f"NUMBA_CACHE_DIR=/var/cache/{service['CacheDirectory']}/numba"
     assert "MemoryDenyWriteExecute" not in service  # numba and ONNX Runtime generate machine code
+
+
+def test_per_core_template_holds_each_instance_to_its_core_and_publishes_through_the_relay():
+    """edgeemo-serve@N.service: the instance's cameras from its own environment file, on core N only."""
+    name = "edgeemo-serve@.service"
+    service = read_unit(name)["Service"]
+    assert service["CPUAffinity"] == "%i"  # systemd expands the instance name (checked with systemd-analyze verify)
+    assert service["EnvironmentFile"] == "/etc/edgeemo/serve-%i.env"  # no "-": an instance without cameras fails
+    base = parse_command(exec_start(read_unit(name)))
+    assert base.verb == "serve" and port(base.connect) == PUBLISHERS_PORT and host(base.connect) == "127.0.0.1"
+    # The header's example environment files: each a valid command line, the cameras and metrics ports apart.
+    examples = re.findall(r"^#\s+/etc/edgeemo/serve-(\d+)\.env: EDGEEMO_SERVE_ARGS=(.+)$",
+                          (DEPLOY / "systemd" / name).read_text(encoding="utf-8"), re.MULTILINE)
+    assert [core for core, _ in examples] == ["0", "1"]
+    parsed = [parse_command(exec_start(read_unit(name)) + shlex.split(args)) for _, args in examples]
+    assert all(len(args.camera) == len(args.stream) == 2 for args in parsed)
+    assert not set(parsed[0].camera) & set(parsed[1].camera)
+    assert len({args.metrics_port for args in parsed}) == 2
+    for args in parsed:
+        check_endpoints_are_encrypted_beyond_loopback(args)
 
 
 def test_relay_unit_listens_where_serve_and_subscribers_connect_by_default():
