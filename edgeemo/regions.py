@@ -9,9 +9,9 @@ cheeks, forehead and jaw are seeded by a few well-known mesh points (the face ov
 below the mouth and the chin; the cheekbones). Every other landmark joins the region of its nearest seed on
 the canonical face. The forehead is then split where FACS splits the frontalis: its inner part, between the
 middles of the two brows, is what AU1 (inner brow raiser: sadness, fear, surprise) moves; its outer parts are
-what AU2 (outer brow raiser) moves. Left and right are merged: an expression's action units move both sides together (the
-synthetic truth and FACS both name them once), and fewer regions keep exact Shapley values cheap (2^R
-coalitions); see docs/explanations.md.
+what AU2 (outer brow raiser) moves. Left and right are merged: an expression's action units move both sides
+together (the synthetic truth and FACS both name them once), and fewer regions keep exact Shapley values cheap
+(2^R coalitions); see docs/explanations.md.
 """
 
 from __future__ import annotations

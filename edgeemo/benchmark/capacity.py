@@ -7,8 +7,9 @@ or one per core.
 Real ``edgeemo serve`` processes on the demo clip (a real face, played forward and back) paced at 30
 frames/s per stream, as cameras deliver: N streams in one process (``--camera`` N times), N processes of
 one stream each, or one process per core, each held to its core (its CPU affinity, as systemd's
-``CPUAffinity=`` or a Kubernetes static CPU policy would) with the streams dealt out between them. A subscriber records every prediction. A stream dropped a frame when its capture thread
-pushed one out of the stream's frame queue before its processing thread took it: serve's own counter
+``CPUAffinity=`` or a Kubernetes static CPU policy would) with the streams dealt out between them. A
+subscriber records every prediction. A stream dropped a frame when its capture thread pushed one out of the
+stream's frame queue before its processing thread took it: serve's own counter
 ``edgeemo_frames_dropped_total``, read from each process's /metrics every half second. Only the
 interval in which every stream was publishing counts (start-up, when the other processes load MediaPipe,
 is left out); windows refused for timing (``edgeemo_windows_refused_total``) are counted beside. Each layout
