@@ -246,6 +246,7 @@ class _Feed:
         self.ended = False
         self.failure: str | None = None  # why the stream ended, when it failed rather than ended
         self._dropped = self._corrupt = self._open_failures = 0
+        self._drops_reported, self._drops_reported_at = 0, None  # the journal's view of the dropped frames
 
     def open(self) -> None:
         if self.capture is not None:
@@ -291,6 +292,7 @@ class _Feed:
             if dropped > self._dropped:
                 self.metrics.frames_dropped(dropped - self._dropped)
                 self._dropped = dropped
+                self._report_drops()
             if corrupt > self._corrupt:
                 self.metrics.frames_corrupt(corrupt - self._corrupt)
                 self._corrupt = corrupt
@@ -298,6 +300,18 @@ class _Feed:
         if failures > self._open_failures:
             self.metrics.source_open_failed(failures - self._open_failures)
             self._open_failures = failures
+
+    def _report_drops(self) -> None:
+        """A log line at the first dropped frame, then at most every ERROR_LOG_EVERY_S with the count since: the
+        journal says what the metric counts, and what to do about it, without a line per frame."""
+        now = time.monotonic()
+        if self._drops_reported_at is not None and now - self._drops_reported_at < ERROR_LOG_EVERY_S:
+            return
+        since = "" if self._drops_reported_at is None else " since the last report"
+        log.warning("%s: %d frames dropped%s (%d in all): frames arrive faster than this stream is processed; "
+                    "--process-every 2, fewer streams per process or one process per core (docs/deployment.md) "
+                    "lighten it", self.stream, self._dropped - self._drops_reported, since, self._dropped)
+        self._drops_reported, self._drops_reported_at = self._dropped, now
 
     def interrupt(self) -> None:
         self.source.interrupt()

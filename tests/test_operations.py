@@ -420,3 +420,45 @@ def test_health_liveness_fails_when_one_streams_thread_is_stuck_not_when_it_ende
     assert not alive and text == "b: its processing thread is stuck: last turn 11.0 s ago (limit 10 s)"
     health.ended("b")  # a stream whose source ended has no thread to turn
     assert health.liveness() == (True, "ok")
+
+
+def test_dropped_frames_are_logged_with_what_to_do_then_at_most_once_a_minute(tmp_path, face, monkeypatch):
+    """A stream slower than its camera: its frame queue drops frames (counted), and the journal says so once,
+    with the remedy, then at most every ERROR_LOG_EVERY_S with the count since (not a line per frame)."""
+    import logging
+
+    from prometheus_client import CollectorRegistry
+
+    from edgeemo import serve
+    from edgeemo.metrics import Metrics
+    from edgeemo.sources import ReopeningSource, VideoFileSource
+    from tests.video_files import write_mjpg
+
+    clip = write_mjpg(tmp_path / "clip.avi", [face] * 30, fps=30.0)
+    registry = CollectorRegistry()
+    feed = serve._Feed("cam0", ReopeningSource(VideoFileSource(clip, pace=False)), True,
+                       Metrics(registry).stream("cam0"), frame_queue=1)
+    lines: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logger = logging.getLogger("edgeemo.serve")
+    logger.addHandler(handler)
+    try:
+        feed.open()
+        assert feed.capture.join(60)  # nobody takes a frame: all but the newest are dropped
+        feed.count()
+        feed.count()
+        assert len(lines) == 1 and lines[0].startswith("cam0: 29 frames dropped (29 in all): "), lines
+        assert "--process-every 2" in lines[0] and "one process per core" in lines[0]
+        feed.capture.queue.dropped += 5  # more within the minute: counted, not logged
+        feed.count()
+        assert len(lines) == 1
+        assert registry.get_sample_value("edgeemo_frames_dropped_total", {"stream": "cam0"}) == 34
+        real = time.monotonic
+        monkeypatch.setattr(time, "monotonic", lambda: real() + serve.ERROR_LOG_EVERY_S)
+        feed.capture.queue.dropped += 2
+        feed.count()
+        assert lines[1].startswith("cam0: 7 frames dropped since the last report (36 in all)"), lines
+    finally:
+        logger.removeHandler(handler)
+        feed.close(1.0)
