@@ -308,9 +308,10 @@ class _Feed:
         if self._drops_reported_at is not None and now - self._drops_reported_at < ERROR_LOG_EVERY_S:
             return
         since = "" if self._drops_reported_at is None else " since the last report"
-        log.warning("%s: %d frames dropped%s (%d in all): frames arrive faster than this stream is processed; "
+        count = self._dropped - self._drops_reported
+        log.warning("%s: %d frame%s dropped%s (%d in all): frames arrive faster than this stream is processed; "
                     "--process-every 2, fewer streams per process or one process per core (docs/deployment.md) "
-                    "lighten it", self.stream, self._dropped - self._drops_reported, since, self._dropped)
+                    "lighten it", self.stream, count, "" if count == 1 else "s", since, self._dropped)
         self._drops_reported, self._drops_reported_at = self._dropped, now
 
     def interrupt(self) -> None:
