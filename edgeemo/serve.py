@@ -90,6 +90,7 @@ class ServeOptions:
     process_every: int = 1  # run the face mesh and everything after it on every n-th frame of each stream
     frame_queue: int = FRAME_QUEUE  # frames of a captured stream that may wait for its thread (FrameQueue)
     threads: int = 1  # ONNX Runtime intra-op threads
+    stream_cpus: frozenset[int] | None = None  # the CPUs the stream threads run on (pin_stream_thread); None: any
     device: str = "cpu"
     pace: bool = True  # files play at their own frame rate; False: as fast as possible, no frame dropped
     face_gap_s: float = 0.5  # a face gone longer than this ends its track (and its window)
@@ -414,7 +415,7 @@ def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
                             feed.open()
                             processors[feed.stream].frame_interval_s = feed.video_frame_interval()
                         _process(feeds, processors, publisher, events, wake, stop, options.show, health,
-                                 metrics)
+                                 metrics, options.stream_cpus)
                 health.stopping()
                 why = "signal" if stop.is_set() else "source ended"
                 for feed in feeds:
@@ -457,6 +458,18 @@ def _close_feeds(feeds: list[_Feed]) -> None:
             log.warning("%s: %s did not let go in time; leaving it behind", feed.stream, feed.source.name)
 
 
+def pin_stream_thread(cpus: frozenset[int]) -> None:
+    """Run the calling thread (a stream's: edgeemo's Python and its ONNX Runtime calls) on ``cpus`` only
+    (--stream-cpus), with the threads it starts (OpenCV's worker pool, made at the first colour conversion).
+    MediaPipe's graph threads, started with the landmarkers before this, keep every CPU.
+
+    Why: a process's stream threads take turns on one interpreter lock. Spread over both cores of a 2-core box,
+    the lock is handed from core to core, and with 10 streams at 30 fps frames wait long enough to be dropped
+    (one process: 5 to 133 in five runs of 40 s). With the stream threads on one core and MediaPipe's native
+    threads free to use both, 0, 0, 0 and 3 (docs/streaming.md#concurrent-streams)."""
+    os.sched_setaffinity(threading.get_native_id(), cpus)  # Linux: this thread only, not the process
+
+
 class _ErrorLog:
     """Logs a stream's repeated errors once, then at most every ERROR_LOG_EVERY_S with a count."""
 
@@ -477,7 +490,7 @@ class _ErrorLog:
 
 def _process(feeds: list[_Feed], processors: dict[str, StreamProcessor], publisher: PredictionPublisher,
              events: queue.SimpleQueue, wake: threading.Event, stop: threading.Event, show: bool,
-             health: Health, metrics: Metrics) -> None:
+             health: Health, metrics: Metrics, stream_cpus: frozenset[int] | None = None) -> None:
     """Process each stream on a thread of its own (``_run_stream``) until every source has ended, ``stop`` is
     set or the user pressed q in a window. This thread beats for /healthz, publishes the capture threads' events
     and the relay connection's changes, and with --show shows each stream's last overlay (OpenCV's windows
@@ -489,7 +502,7 @@ def _process(feeds: list[_Feed], processors: dict[str, StreamProcessor], publish
     gc.freeze()
     views: dict[str, np.ndarray] | None = {} if show else None  # --show: each stream's newest overlay
     workers = [threading.Thread(target=_run_stream, name=f"edgeemo-{feed.stream}", daemon=True,
-                                args=(feed, processors[feed.stream], publisher, health, halt, wake, views))
+                                args=(feed, processors[feed.stream], publisher, health, halt, wake, views, stream_cpus))
                for feed in feeds]
     for worker in workers:
         worker.start()
@@ -521,9 +534,12 @@ def _process(feeds: list[_Feed], processors: dict[str, StreamProcessor], publish
 
 
 def _run_stream(feed: _Feed, processor: StreamProcessor, publisher: PredictionPublisher, health: Health,
-                halt: threading.Event, wake: threading.Event, views: dict[str, np.ndarray] | None) -> None:
+                halt: threading.Event, wake: threading.Event, views: dict[str, np.ndarray] | None,
+                cpus: frozenset[int] | None = None) -> None:
     """One stream's frames, one at a time, until its source ends or fails, or ``halt`` is set. A source that
     fails for good ends this stream only; an error processing a frame loses that frame only (counted, logged)."""
+    if cpus:
+        pin_stream_thread(cpus)
     errors = _ErrorLog()
     try:
         while not halt.is_set():

@@ -32,6 +32,23 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _cpus(text: str) -> frozenset[int]:
+    """A CPU list as taskset and systemd write it ("0", "0,2", "0-3"), each one this process may run on."""
+    import os
+
+    allowed = os.sched_getaffinity(0)
+    cpus: set[int] = set()
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        if not first.isdigit() or not (last or first).isdigit() or int(first) > int(last or first):
+            raise argparse.ArgumentTypeError(f"expected CPU numbers such as 0 or 0,1 or 0-3, got {text!r}")
+        cpus.update(range(int(first), int(last or first) + 1))
+    if not cpus <= allowed:
+        raise argparse.ArgumentTypeError(f"CPU {min(cpus - allowed)} is not one this process may run on "
+                                         f"({','.join(map(str, sorted(allowed)))})")
+    return frozenset(cpus)
+
+
 def register(verbs: argparse._SubParsersAction) -> None:
     p = verbs.add_parser(
         "serve", help="camera -> emotion predictions on ZeroMQ, with Prometheus metrics", allow_abbrev=False,
@@ -64,6 +81,10 @@ def register(verbs: argparse._SubParsersAction) -> None:
                         "them drops the oldest (counted in edgeemo_frames_dropped_total). 1 keeps only the newest "
                         f"(default {FRAME_QUEUE})")
     p.add_argument("--threads", type=positive_int, default=1, help="ONNX Runtime threads")
+    p.add_argument("--stream-cpus", type=_cpus, default=None, metavar="LIST",
+                   help="run the streams' own threads (edgeemo, ONNX Runtime) on these CPUs only, e.g. 0; "
+                        "MediaPipe's threads keep every CPU. Many streams on a 2-core box drop fewer frames so "
+                        "(docs/streaming.md#concurrent-streams; default: any CPU)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="ONNX Runtime provider")
     p.add_argument("--fast", action="store_true", help="read files as fast as possible (every frame processed)")
     p.add_argument("--loop", action="store_true", help="play video files again from the start when they end")
@@ -112,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
             cameras=cameras, model=args.model, streams=stream_ids(cameras, args.stream and tuple(args.stream)),
             bind=args.bind, connect=args.connect, curve_keys=args.curve_keys, metrics_host=args.metrics_host,
             metrics_port=args.metrics_port, every=args.every, process_every=args.process_every,
-            frame_queue=args.frame_queue, threads=args.threads,
+            frame_queue=args.frame_queue, threads=args.threads, stream_cpus=args.stream_cpus,
             device=args.device,
             pace=not args.fast, face_gap_s=args.face_gap, max_faces=args.max_faces, sndhwm=args.sndhwm, show=args.show,
             network_timeout_s=args.network_timeout, stale_s=args.stale_after, loop=args.loop,
