@@ -1,12 +1,14 @@
-"""How many 30 fps real-face streams this machine serves with no frame dropped: one process, one per stream,
-or one per core.
+"""How many 30 fps real-face streams this machine serves with no frame dropped: one process (its stream threads on
+any core, or on one), one per stream, or one per core.
 
-    python -m edgeemo.benchmark.capacity [--seconds 40] [--one-process 8,10,12,14] [--per-stream 10,12,14,16]
-                                         [--per-core 10,12,14] [--process-every N] [--frame-queue N]
+    python -m edgeemo.benchmark.capacity [--seconds 40] [--one-process 8,10,12,14] [--one-process-pinned 10,12]
+                                         [--per-stream 10,12,14,16] [--per-core 10,12,14] [--process-every N]
+                                         [--frame-queue N]
 
 Real ``edgeemo serve`` processes on the demo clip (a real face, played forward and back) paced at 30
-frames/s per stream, as cameras deliver: N streams in one process (``--camera`` N times), N processes of
-one stream each, or one process per core, each held to its core (its CPU affinity, as systemd's
+frames/s per stream, as cameras deliver: N streams in one process (``--camera`` N times; pinned: with
+``--stream-cpus`` naming the first core, so the streams' own threads run there and MediaPipe's on every core),
+N processes of one stream each, or one process per core, each held to its core (its CPU affinity, as systemd's
 ``CPUAffinity=`` or a Kubernetes static CPU policy would) with the streams dealt out between them. A
 subscriber records every prediction. A stream dropped a frame when its capture thread pushed one out of the
 stream's frame queue before its processing thread took it: serve's own counter
@@ -44,7 +46,8 @@ from edgeemo.messages import unpack
 from edgeemo.serve import FRAME_QUEUE
 
 NAME = "capacity"
-LAYOUTS = ("one process", "one per stream", "one per core")
+PINNED = "one process, stream threads on one core"
+LAYOUTS = ("one process", PINNED, "one per stream", "one per core")
 MEMORY_MARGIN_MB = 2000  # a trial whose processes could not fit in the memory left is not started
 
 
@@ -87,8 +90,10 @@ def run_trial(layout: str, n: int, clip: Path, bundle: Path, process_every: int 
     base = [sys.executable, "-m", "edgeemo", "serve", "--model", str(bundle), "--process-every", str(process_every),
             "--frame-queue", str(frame_queue)]
     cpus: list[int | None] = []
-    if layout in ("one process", "one per core"):
+    if layout != "one per stream":
         groups = deal(streams, sorted(os.sched_getaffinity(0))) if layout == "one per core" else [(None, streams)]
+        if layout == PINNED:
+            base = base + ["--stream-cpus", str(min(os.sched_getaffinity(0)))]
         ports, metrics_ports = free_ports(len(groups)), free_ports(len(groups))
         commands = [base + ["--bind", f"tcp://127.0.0.1:{p}", "--metrics-port", str(m)]
                     + [a for s in group for a in ("--camera", str(clip), "--stream", s)]
@@ -191,7 +196,8 @@ def run(seconds: float, ladders: dict[str, list[int]], bundle: Path, process_eve
         for layout, ladder in ladders.items():
             rss_per_process = None
             for n in ladder:
-                processes = {"one process": 1, "one per core": min(n, len(os.sched_getaffinity(0)))}.get(layout, n)
+                processes = {"one process": 1, PINNED: 1,
+                             "one per core": min(n, len(os.sched_getaffinity(0)))}.get(layout, n)
                 if rss_per_process and processes * rss_per_process + MEMORY_MARGIN_MB > _available_mb():
                     progress(f"{layout}, {n} streams: not started, {processes} processes would not fit in memory")
                     break
@@ -258,7 +264,7 @@ def write(out: Path, result: dict) -> list[Path]:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for layout, marker in zip(LAYOUTS, "os^"):
+    for layout, marker in zip(LAYOUTS, "oDs^"):
         rows = [t for t in result["trials"] if t["layout"] == layout]
         ax.plot([t["streams"] for t in rows], [t["latency_total"]["p99_ms"] for t in rows], marker=marker,
                 label=f"{layout}, p99")
@@ -287,6 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=40.0, help="clip length per trial")
     parser.add_argument("--one-process", type=_ladder, default=[8, 10, 12, 14], metavar="N,N,...")
+    parser.add_argument("--one-process-pinned", type=_ladder, default=[10, 12], metavar="N,N,...")
     parser.add_argument("--per-stream", type=_ladder, default=[10, 12, 14, 16], metavar="N,N,...")
     parser.add_argument("--per-core", type=_ladder, default=[10, 12, 14], metavar="N,N,...")
     parser.add_argument("--model", type=Path, default=DEFAULT_BUNDLE)
@@ -297,7 +304,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)
     started = time.time()
-    ladders = {"one process": args.one_process, "one per stream": args.per_stream, "one per core": args.per_core}
+    ladders = {"one process": args.one_process, PINNED: args.one_process_pinned, "one per stream": args.per_stream,
+               "one per core": args.per_core}
     result = run(args.seconds, {layout: ladder for layout, ladder in ladders.items() if ladder}, args.model,
                  args.process_every, args.frame_queue)
     result["wall_s"] = round(time.time() - started, 1)
