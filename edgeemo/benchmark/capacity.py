@@ -278,7 +278,7 @@ def write(out: Path, result: dict) -> list[Path]:
     ax.set_title(f"Streams on {result['machine']['cores']} cores, {label}\n"
                  f"{result['machine']['cpu']}", fontsize=9)
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(out / f"{name}.png", dpi=120)
     plt.close(fig)
