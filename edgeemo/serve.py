@@ -311,8 +311,9 @@ class _Feed:
         since = "" if self._drops_reported_at is None else " since the last report"
         count = self._dropped - self._drops_reported
         log.warning("%s: %d frame%s dropped%s (%d in all): frames arrive faster than this stream is processed; "
-                    "--process-every 2, fewer streams per process or one process per core (docs/deployment.md) "
-                    "lighten it", self.stream, count, "" if count == 1 else "s", since, self._dropped)
+                    "--process-every 2, --stream-cpus 0 on a 2-core box, or one process per core "
+                    "(docs/streaming.md#concurrent-streams) lighten it",
+                    self.stream, count, "" if count == 1 else "s", since, self._dropped)
         self._drops_reported, self._drops_reported_at = self._dropped, now
 
     def interrupt(self) -> None:

@@ -449,7 +449,7 @@ def test_dropped_frames_are_logged_with_what_to_do_then_at_most_once_a_minute(tm
         feed.count()
         feed.count()
         assert len(lines) == 1 and lines[0].startswith("cam0: 29 frames dropped (29 in all): "), lines
-        assert "--process-every 2" in lines[0] and "one process per core" in lines[0]
+        assert "--process-every 2" in lines[0] and "--stream-cpus 0" in lines[0] and "one process per core" in lines[0]
         feed.capture.queue.dropped += 5  # more within the minute: counted, not logged
         feed.count()
         assert len(lines) == 1
