@@ -466,8 +466,8 @@ def pin_stream_thread(cpus: frozenset[int]) -> None:
 
     Why: a process's stream threads take turns on one interpreter lock. Spread over both cores of a 2-core box,
     the lock is handed from core to core, and with 10 streams at 30 fps frames wait long enough to be dropped
-    (one process: 5 to 133 in five runs of 40 s). With the stream threads on one core and MediaPipe's native
-    threads free to use both, 0, 0, 0 and 3 (docs/streaming.md#concurrent-streams)."""
+    (one process: 2 to 133 in each of six runs of 40 s). With the stream threads on one core and MediaPipe's
+    native threads free to use both: 0, 0, 0, 3 and 0 (docs/streaming.md#concurrent-streams)."""
     os.sched_setaffinity(threading.get_native_id(), cpus)  # Linux: this thread only, not the process
 
 
