@@ -36,6 +36,8 @@ def _cpus(text: str) -> frozenset[int]:
     """A CPU list as taskset and systemd write it ("0", "0,2", "0-3"), each one this process may run on."""
     import os
 
+    if not hasattr(os, "sched_getaffinity"):
+        raise argparse.ArgumentTypeError("CPU affinity is set on Linux only")
     allowed = os.sched_getaffinity(0)
     cpus: set[int] = set()
     for part in text.split(","):
