@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from edgeemo.benchmark.capacity import _held_to, deal
+from edgeemo.benchmark.capacity import PINNED, _held_to, deal, processes_of
 
 
 def test_streams_are_dealt_out_to_the_cores_evenly_and_no_core_gets_an_empty_process():
@@ -16,6 +16,13 @@ def test_streams_are_dealt_out_to_the_cores_evenly_and_no_core_gets_an_empty_pro
     assert deal(streams[:1], [0, 1, 2]) == [(0, ["s0"])]
     groups = deal(streams, [3, 5, 7])
     assert sorted(s for _, group in groups for s in group) == streams and [c for c, _ in groups] == [3, 5, 7]
+
+
+def test_each_layout_starts_the_processes_it_names():
+    streams = ["s0", "s1", "s2"]
+    assert processes_of("one process", streams) == processes_of(PINNED, streams) == [(None, streams)]
+    assert processes_of("one per stream", streams) == [(None, ["s0"]), (None, ["s1"]), (None, ["s2"])]
+    assert processes_of("one per core", streams) == deal(streams, sorted(os.sched_getaffinity(0)))
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux's")

@@ -18,11 +18,6 @@ pytestmark = pytest.mark.skipif(len(ALL) < 2, reason="pinning needs Linux and tw
 ONE = max(ALL, default=0)
 
 
-def affinities(pid: int) -> dict[str, frozenset[int]]:
-    """Each thread of a process (by its id): the CPUs it may run on."""
-    return {tid: cpus for tid, (_, cpus) in threads_of(pid).items()}
-
-
 def threads_of(pid: int) -> dict[str, tuple[str, frozenset[int]]]:
     """Each thread of a process (by its id): its name and the CPUs it may run on. Threads come and go while
     this reads (FFmpeg's decoders, each time a looping file starts again): one that ends meanwhile is left out."""
@@ -58,7 +53,8 @@ def test_a_pinned_stream_thread_leaves_mediapipes_threads_on_every_cpu(london_de
             faces = landmarker.detect_all(rgb)
             landmarker.reset()
             faces += landmarker.detect_all(rgb)
-            seen["faces"], seen["threads"] = len(faces), affinities(os.getpid())
+            seen["faces"] = len(faces)
+            seen["threads"] = {tid: cpus for tid, (_, cpus) in threads_of(os.getpid()).items()}
             seen["me"] = str(threading.get_native_id())
 
         worker = threading.Thread(target=stream)

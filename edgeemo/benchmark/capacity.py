@@ -86,23 +86,16 @@ def _counters(metrics_ports: list[int], totals: dict[str, dict[str, float]]) -> 
 
 def run_trial(layout: str, n: int, clip: Path, bundle: Path, process_every: int = 1,
               frame_queue: int = FRAME_QUEUE) -> dict[str, object]:
-    streams = [f"s{i}" for i in range(n)]
+    streams = stream_names(n)
     base = [sys.executable, "-m", "edgeemo", "serve", "--model", str(bundle), "--process-every", str(process_every),
             "--frame-queue", str(frame_queue)]
-    cpus: list[int | None] = []
-    if layout != "one per stream":
-        groups = deal(streams, sorted(os.sched_getaffinity(0))) if layout == "one per core" else [(None, streams)]
-        if layout == PINNED:
-            base = base + ["--stream-cpus", str(min(os.sched_getaffinity(0)))]
-        ports, metrics_ports = free_ports(len(groups)), free_ports(len(groups))
-        commands = [base + ["--bind", f"tcp://127.0.0.1:{p}", "--metrics-port", str(m)]
-                    + [a for s in group for a in ("--camera", str(clip), "--stream", s)]
-                    for p, m, (_, group) in zip(ports, metrics_ports, groups)]
-        cpus = [cpu for cpu, _ in groups]
-    else:
-        ports, metrics_ports = free_ports(n), free_ports(n)
-        commands = [base + ["--bind", f"tcp://127.0.0.1:{p}", "--metrics-port", str(m), "--camera", str(clip),
-                            "--stream", s] for p, m, s in zip(ports, metrics_ports, streams)]
+    if layout == PINNED:
+        base = base + ["--stream-cpus", str(min(os.sched_getaffinity(0)))]
+    groups = processes_of(layout, streams)
+    ports, metrics_ports = free_ports(len(groups)), free_ports(len(groups))
+    commands = [base + ["--bind", f"tcp://127.0.0.1:{p}", "--metrics-port", str(m)]
+                + [a for s in group for a in ("--camera", str(clip), "--stream", s)]
+                for p, m, (_, group) in zip(ports, metrics_ports, groups)]
     context = zmq.Context()
     sub = context.socket(zmq.SUB)
     sub.setsockopt(zmq.RCVHWM, 0)  # the subscriber must not be what drops messages
@@ -112,7 +105,7 @@ def run_trial(layout: str, n: int, clip: Path, bundle: Path, process_every: int 
     env = dict(os.environ, GLOG_minloglevel="2", TF_CPP_MIN_LOG_LEVEL="3")
     processes = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
                                   preexec_fn=None if cpu is None else _held_to(cpu))
-                 for c, cpu in zip(commands, cpus or [None] * len(commands))]
+                 for c, (cpu, _) in zip(commands, groups)]
     captured: dict[str, list[tuple[float, float]]] = {s: [] for s in streams}
     finished: set[str] = set()
     peak_rss = 0.0
@@ -170,6 +163,19 @@ def run_trial(layout: str, n: int, clip: Path, bundle: Path, process_every: int 
             "latency_total": summary_ms(np.asarray(latencies)), "peak_rss_mb": round(peak_rss)}
 
 
+def stream_names(n: int) -> list[str]:
+    return [f"s{i}" for i in range(n)]
+
+
+def processes_of(layout: str, streams: list[str]) -> list[tuple[int | None, list[str]]]:
+    """A layout's serve processes: for each, the core it is held to (None: any) and its streams."""
+    if layout == "one per stream":
+        return [(None, [s]) for s in streams]
+    if layout == "one per core":
+        return deal(streams, sorted(os.sched_getaffinity(0)))
+    return [(None, streams)]
+
+
 def deal(streams: list[str], cores: list[int]) -> list[tuple[int, list[str]]]:
     """Streams dealt out to cores like cards: core i serves streams i, i + cores, ...; a core left without a
     stream gets no process."""
@@ -196,8 +202,7 @@ def run(seconds: float, ladders: dict[str, list[int]], bundle: Path, process_eve
         for layout, ladder in ladders.items():
             rss_per_process = None
             for n in ladder:
-                processes = {"one process": 1, PINNED: 1,
-                             "one per core": min(n, len(os.sched_getaffinity(0)))}.get(layout, n)
+                processes = len(processes_of(layout, stream_names(n)))
                 if rss_per_process and processes * rss_per_process + MEMORY_MARGIN_MB > _available_mb():
                     progress(f"{layout}, {n} streams: not started, {processes} processes would not fit in memory")
                     break
