@@ -29,7 +29,7 @@ def london_dev_landmarks() -> np.lib.npyio.NpzFile:
     return np.load(resources.files("offline") / "resources" / "london-dev" / "landmarks.npz")
 
 
-def _similarity_fit(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+def similarity_fit(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Source points moved by the rotation, scale and translation that best fit target (no reflection)."""
     mu_s, mu_t = source.mean(0), target.mean(0)
     a, b = source - mu_s, target - mu_t
@@ -45,7 +45,7 @@ def mean_face(faces: np.ndarray, iterations: int = 5) -> np.ndarray:
     """Generalised Procrustes mean of [n, 468, dims] faces."""
     reference = faces[0]
     for _ in range(iterations):
-        reference = np.mean([_similarity_fit(f, reference) for f in faces], axis=0)
+        reference = np.mean([similarity_fit(f, reference) for f in faces], axis=0)
     return reference
 
 
