@@ -1,17 +1,20 @@
 """Face regions for explanations: every one of MediaPipe's 468 mesh landmarks belongs to exactly one region.
 
-Defined once, from the mesh: the eyes, brows, lips and nose are MediaPipe's own landmark sets (the
-FACEMESH_* connection sets of mediapipe.python.solutions.face_mesh_connections, copied here so the runtime
-needs no MediaPipe import to name a region; tests/test_regions.py checks the copy). The lips are split on the
+Defined once, from the mesh: the eyes, brows, lips and nose are MediaPipe's own landmark sets (the FACEMESH_*
+connection sets of mediapipe.python.solutions.face_mesh_connections, copied here so the runtime needs no
+MediaPipe import to name a region; tests/test_attribution.py checks the copy). The lips are split on the
 canonical face (edgeemo/resources/face_template.npz) into the mouth corners (within a quarter of the mouth's
 half-width of either corner) and the upper and lower lip (above or below the line through the corners). The
 cheeks, forehead and jaw are seeded by a few well-known mesh points (the face oval above the brows; the oval
 below the mouth and the chin; the cheekbones). Every other landmark joins the region of its nearest seed on
 the canonical face. The forehead is then split where FACS splits the frontalis: its inner part, between the
 middles of the two brows, is what AU1 (inner brow raiser: sadness, fear, surprise) moves; its outer parts are
-what AU2 (outer brow raiser) moves. Left and right are merged: an expression's action units move both sides
-together (the synthetic truth and FACS both name them once), and fewer regions keep exact Shapley values cheap
-(2^R coalitions); see docs/explanations.md.
+what AU2 (outer brow raiser) moves. The cheeks are split the same way at the pupils' line: their inner part,
+between the nose and the line below each eye's centre, is FACS's infraorbital triangle, which AU9 (nose
+wrinkler: disgust) and AU10 (upper lip raiser) push up (AU9 moves 10 of its 18 landmarks, and 4 of the outer
+part's 52); the smile's AU6 and AU12 lift both parts. Left and right are merged: an expression's action units
+move both sides together (the synthetic truth and FACS both name them once), and fewer regions keep exact
+Shapley values cheap (2^R coalitions); see docs/explanations.md.
 """
 
 from __future__ import annotations
@@ -37,8 +40,8 @@ CHEEK_SEEDS = (50, 101, 36, 205, 187, 123, 116, 117, 118, 119, 100, 280, 330, 26
                348, 329)
 CORNER_SHARE = 0.25  # a lip landmark this share of the mouth's half-width from a corner is a mouth-corner one
 
-REGIONS = ("brows", "eyes", "inner_forehead", "outer_forehead", "nose", "cheeks", "upper_lip", "mouth_corners",
-           "lower_lip", "jaw")
+REGIONS = ("brows", "eyes", "inner_forehead", "outer_forehead", "nose", "inner_cheeks", "outer_cheeks", "upper_lip",
+           "mouth_corners", "lower_lip", "jaw")
 
 
 @lru_cache(maxsize=1)
@@ -46,8 +49,8 @@ def region_of_landmark() -> np.ndarray:
     """int8 [468]: the index into REGIONS of each mesh landmark."""
     face = face_template().template.astype(np.float64)
     seeds: dict[str, set[int]] = {"brows": set(MP_BROWS), "eyes": set(MP_EYES), "inner_forehead": set(FOREHEAD_SEEDS),
-                                  "outer_forehead": set(), "nose": set(MP_NOSE), "cheeks": set(CHEEK_SEEDS),
-                                  "jaw": set(JAW_SEEDS)}
+                                  "outer_forehead": set(), "nose": set(MP_NOSE), "inner_cheeks": set(CHEEK_SEEDS),
+                                  "outer_cheeks": set(), "jaw": set(JAW_SEEDS)}
     left, right = face[MOUTH_CORNERS[0]], face[MOUTH_CORNERS[1]]
     half_width = abs(right[0] - left[0]) / 2
     corner_y = (left[1] + right[1]) / 2
@@ -62,11 +65,13 @@ def region_of_landmark() -> np.ndarray:
     seed_region = np.array([REGIONS.index(name) for name in REGIONS for _ in seeds[name]])
     distance = np.linalg.norm(face[:, None, :] - face[seed_ids][None], axis=2)  # [468, seeds]
     owner = seed_region[distance.argmin(axis=1)]
-    # Every forehead seed started in inner_forehead; what lies beyond either brow's middle is the outer part.
+    # Every forehead and cheek seed started in the inner part; what lies beyond either brow's middle, or either
+    # eye's centre, is the outer part.
     centre = face[list(MP_BROWS), 0].mean()  # the face's midline: the brows are mirror images
-    brow_middle = np.abs(face[list(MP_BROWS), 0] - centre).mean()
-    forehead = owner == REGIONS.index("inner_forehead")
-    owner[forehead & (np.abs(face[:, 0] - centre) > brow_middle)] = REGIONS.index("outer_forehead")
+    from_midline = np.abs(face[:, 0] - centre)
+    for inner, outer, line in (("inner_forehead", "outer_forehead", np.abs(face[list(MP_BROWS), 0] - centre).mean()),
+                               ("inner_cheeks", "outer_cheeks", np.abs(face[list(MP_EYES), 0] - centre).mean())):
+        owner[(owner == REGIONS.index(inner)) & (from_midline > line)] = REGIONS.index(outer)
     return owner.astype(np.int8)
 
 

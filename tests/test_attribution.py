@@ -112,7 +112,7 @@ def test_a_real_smile_is_explained_by_the_mouth_and_cheeks(pair, windows):
         top.append(max(e["regions"], key=e["regions"].get))
         assert e["landmarks"] and all(isinstance(k, str) for k in e["landmarks"])
     assert len(top) >= len(held) // 2
-    assert np.mean([t in ("mouth_corners", "cheeks") for t in top]) >= 0.9
+    assert np.mean([t in ("mouth_corners", "inner_cheeks", "outer_cheeks") for t in top]) >= 0.9
     line = format_explanation(e)
     assert line.startswith("happiness") and "mouth_corners" in line
 
@@ -143,6 +143,21 @@ def test_the_forehead_splits_where_the_inner_and_outer_brow_raisers_act():
     assert len(inner & set(units["AU1"]["landmarks"])) >= 0.25 * len(inner)
 
 
+@pytest.mark.offline  # the truth of the synthetic set is the offline package's
+def test_the_cheeks_split_where_the_nose_wrinkler_lifts_the_infraorbital_triangle():
+    """FACS's AU9 (nose wrinkler: disgust) pushes up the cheek between the nose and the pupils' line, not beyond."""
+    from offline.synth.truth import ground_truth
+
+    units = ground_truth("hand")["action_units"]
+    members = region_landmarks()
+    inner, outer = set(members["inner_cheeks"]), set(members["outer_cheeks"])
+    assert {36, 100, 266, 329} <= inner and {116, 123, 345, 352} <= outer  # beside the nose; the cheekbones
+    nose_wrinkler = set(units["AU9"]["landmarks"])
+    assert len(inner & nose_wrinkler) >= 0.5 * len(inner) and len(outer & nose_wrinkler) <= 0.1 * len(outer)
+    # the 25 % rule of the agreement benchmark finds AU9 in the inner cheeks (14 of 70, 20 %, on the whole cheeks)
+    assert len((inner | outer) & nose_wrinkler) < 0.25 * len(inner | outer)
+
+
 @pytest.mark.offline  # the synthetic generator needs scikit-learn, the offline extra
 @pytest.mark.parametrize("representation", ["absolute", "rest-relative/v1"])
 def test_on_fresh_synthetic_people_the_top_region_is_one_the_emotion_moves(pair, tmp_path, representation):
@@ -160,14 +175,11 @@ def test_on_fresh_synthetic_people_the_top_region_is_one_the_emotion_moves(pair,
     result = agreement(pair[1], data)
     for name, row in result["emotions"].items():
         precision = row["canonical"]["top_region_precision"]
-        if name == "disgust" and representation != "absolute":
-            # the known miss (docs/explanations.md): the cheeks, which AU9 and AU10 lift, under the 25 % rule
-            assert precision >= 0.8, (name, precision, row["canonical"]["top_regions"])
-        elif row["canonical"]["detected"] >= 5:
+        if row["canonical"]["detected"] >= 5:
             assert precision >= 0.9, (name, precision, row["canonical"]["top_regions"])
     assert result["pooled_precision"]["personal"] >= 0.9  # a person's own rest: 0.95 to 0.98 at 3 seeds
     happiness = result["emotions"]["happiness"]["canonical"]
-    assert max(happiness["summed"], key=happiness["summed"].get) in ("mouth_corners", "cheeks")
+    assert max(happiness["summed"], key=happiness["summed"].get) in ("mouth_corners", "inner_cheeks", "outer_cheeks")
 
 
 def test_rank_correlation_handles_ties_and_order():

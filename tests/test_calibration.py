@@ -339,7 +339,7 @@ def test_explanations_are_against_the_persons_own_rest_once_calibrated(calibrate
     smile = [e for e in after if e["emotion"] == "happiness"]
     assert smile, "the smile after the rest is explained"
     top = max(smile[-1]["regions"], key=lambda name: abs(smile[-1]["regions"][name]))
-    assert top in ("mouth_corners", "cheeks", "lower_lip", "upper_lip")
+    assert top in ("mouth_corners", "inner_cheeks", "outer_cheeks", "lower_lip", "upper_lip")
 
 
 def test_the_median_face_is_numpys_median_and_its_spread_the_median_frames_rms():

@@ -11,7 +11,7 @@ from tests.serve_helpers import messages_until_shutdown, serving
 
 BUNDLE = REPO / "edgeemo" / "models" / "default"
 EXPLANATION = {"emotion": "happiness", "baseline": "canonical_rest", "score": 0.9, "baseline_score": 0.05,
-               "residual": 1e-8, "regions": {"mouth_corners": 0.7, "cheeks": np.float32(0.15)},
+               "residual": 1e-8, "regions": {"mouth_corners": 0.7, "outer_cheeks": np.float32(0.15)},
                "landmarks": {"61": 0.2}, "seconds": 0.004}
 
 
@@ -25,8 +25,8 @@ def _prediction(explanation):
 
 def test_an_explanation_round_trips_as_plain_msgpack_and_a_bad_one_is_refused():
     message = unpack(prediction_topic("cam0"), pack(_prediction(dict(EXPLANATION))))
-    assert message["explanation"]["regions"] == {"mouth_corners": 0.7, "cheeks": pytest.approx(0.15)}
-    assert type(message["explanation"]["regions"]["cheeks"]) is float
+    assert message["explanation"]["regions"] == {"mouth_corners": 0.7, "outer_cheeks": pytest.approx(0.15)}
+    assert type(message["explanation"]["regions"]["outer_cheeks"]) is float
     assert "explanation" not in unpack(prediction_topic("cam0"), pack(_prediction(None)))
     with pytest.raises(EdgeemoError, match="explanation.regions"):
         _prediction({**EXPLANATION, "regions": [0.7]})
@@ -37,7 +37,7 @@ def test_an_explanation_round_trips_as_plain_msgpack_and_a_bad_one_is_refused():
     with pytest.raises(EdgeemoError, match="explanation.residual"):
         unpack(prediction_topic("cam0"), pack(bad))
     line = format_message(message)
-    assert line.endswith("| happiness 0.90 (rest 0.05): mouth_corners +0.70, cheeks +0.15 [res 1e-08]")
+    assert line.endswith("| happiness 0.90 (rest 0.05): mouth_corners +0.70, outer_cheeks +0.15 [res 1e-08]")
 
 
 def test_serve_explain_on_the_demo_smile_names_the_mouth_and_cheeks():
@@ -54,7 +54,7 @@ def test_serve_explain_on_the_demo_smile_names_the_mouth_and_cheeks():
     smiling = [m["explanation"] for m in explained if m["label"] == "happiness"]
     assert smiling, "the demo smile was never labelled happiness"
     top = [max(e["regions"], key=e["regions"].get) for e in smiling]
-    assert np.mean([t in ("mouth_corners", "cheeks") for t in top]) >= 0.9
+    assert np.mean([t in ("mouth_corners", "inner_cheeks", "outer_cheeks") for t in top]) >= 0.9
 
 
 def test_explain_every_n_and_on_every_label_change_and_a_named_emotion():

@@ -113,7 +113,7 @@ def format_message(message: dict[str, Any]) -> str:
 
 
 def format_explanation(explanation: dict, regions: int = 3) -> str:
-    """One line: 'happiness 0.93 (rest 0.02): mouth_corners +0.51, cheeks +0.22, lower_lip +0.10 [res 1e-07]'."""
+    """One line: 'happiness 0.93 (rest 0.02): mouth_corners +0.51, outer_cheeks +0.22, lower_lip +0.10 [res 1e-07]'."""
     ranked = sorted(explanation["regions"].items(), key=lambda item: -abs(item[1]))[:regions]
     parts = ", ".join(f"{name} {value:+.2f}" for name, value in ranked)
     return (f"{explanation['emotion']} {explanation['score']:.2f} (rest {explanation['baseline_score']:.2f}): "
