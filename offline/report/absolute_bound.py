@@ -21,6 +21,7 @@ CC BY 4.0 (offline/resources/london-dev).
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -36,6 +37,7 @@ from sklearn.svm import SVC
 
 from edgeemo.bundle import load_bundle
 from edgeemo.emotions import EMOTIONS
+from edgeemo.errors import EdgeemoError
 from edgeemo.info import DEFAULT_BUNDLE
 from edgeemo.io import atomic_write_json, atomic_write_text
 from edgeemo.model_path import ModelPath
@@ -124,6 +126,7 @@ def learning_curve(rest: np.ndarray, smile: np.ndarray) -> list[dict]:
 
 
 def evaluate(bundle_path: Path = DEFAULT_BUNDLE, progress: bool = True) -> dict:
+    shipped_scores = shipped(bundle_path)  # first: a bad bundle is told before a minute of training
     rows, curves = [], {}
     faces = features()
     for feature, (rest, smile) in faces.items():
@@ -135,7 +138,7 @@ def evaluate(bundle_path: Path = DEFAULT_BUNDLE, progress: bool = True) -> dict:
             if progress:
                 print(f"{label}: ROC AUC {rows[-1]['roc_auc']}", flush=True)
     learning = learning_curve(*faces["2-D"])
-    rest, smile, threshold, bundle_id = shipped(bundle_path)
+    rest, smile, threshold, bundle_id = shipped_scores
     label = f"{bundle_id} (uncalibrated models, synthetic training only)"
     rows.append({"classifier": label, **summary(rest, smile, threshold)})
     curves[label] = [rest.tolist(), smile.tolist()]
@@ -208,7 +211,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results"),
                         help="results folder (default bench/results)")
     args = parser.parse_args(argv)
-    result = evaluate(args.model)
+    try:
+        result = evaluate(args.model)
+    except EdgeemoError as exc:  # a bad bundle: one line, as the CLI says it
+        print(f"absolute_bound: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / f"{NAME}.json", result)
     atomic_write_text(args.out / f"{NAME}.md", markdown(result))
