@@ -71,6 +71,7 @@ class FaceMeshLandmarker:
             static_image_mode=static, max_num_faces=max_faces, refine_landmarks=False,
             min_detection_confidence=min_detection_confidence, min_tracking_confidence=min_tracking_confidence,
         )
+        # A copy: passing a read-only array by reference made the call 0.2 ms slower (docs/streaming.md).
         self._image_packet = functools.partial(packet_creator.create_image, image_format=ImageFormat.SRGB)
         self._serialized = _packet_getter._get_serialized_proto_list
 
