@@ -1,19 +1,19 @@
 """What any absolute judgement of a still face can do on real faces: smiles caught against resting faces called
 smiles, on the 50 London dev people (docs/calibration.md#what-an-uncalibrated-judgement-can-do).
 
-    python -m offline.report.absolute_bound [--out bench/results]   # absolute_bound.{json,md,png}; about 1 minute
+    python -m offline.report.absolute_bound [--model BUNDLE] [--out bench/results]   # absolute_bound.{json,md,png}
 
 A face seen for the first time and held still has no rest to be compared with: until one is known, its label can
-only be an absolute judgement of that face (the uncalibrated models'). Two of the calibration issue's floors ask
-this judgement, together, to call no resting face happiness (clip a) and to call 48 of 50 smiles held from the
-first frame happiness within a second (clip c). This measures how far such a judgement gets, at best, on
-MediaPipe's landmarks: classifiers trained on the real faces themselves (each person's neutral and smiling
-photo), every person judged by one trained on the 49 others (leave one person out), on the landmarks the models
-read (2-D, normalised as edgeemo does) and on MediaPipe's 3-D landmarks; beside them, the shipped uncalibrated
-models on the same still faces (trained on synthetic faces only), and, for scale, the same classifiers trained on
-fewer people. Per classifier: ROC AUC; smiles caught and resting faces called a smile at its own threshold;
-smiles caught while no resting face is called one; resting faces called a smile once 48 smiles are caught; and
-people whose smile scores above their own rest (what a calibrated judgement can use).
+only be an absolute judgement of that face (the uncalibrated models'). About a minute on 2 cores. Two of the
+calibration issue's floors ask this judgement, together, to call no resting face happiness (clip a) and to call
+48 of 50 smiles held from the first frame happiness within a second (clip c). This measures how far such a
+judgement gets, at best, on MediaPipe's landmarks: classifiers trained on the real faces themselves (each
+person's neutral and smiling photo), every person judged by one trained on the 49 others (leave one person out),
+on the landmarks the models read (2-D, normalised as edgeemo does) and on MediaPipe's 3-D landmarks; beside them,
+the shipped uncalibrated models on the same still faces (trained on synthetic faces only), and, for scale, the
+same classifiers trained on fewer people. Per classifier: ROC AUC; smiles caught and resting faces called a smile
+at its own threshold; smiles caught while no resting face is called one; resting faces called a smile once 48
+smiles are caught; and people whose smile scores above their own rest (what a calibrated judgement can use).
 Photos' landmarks: DeBruine & Jones (2017), Face Research Lab London Set, doi:10.6084/m9.figshare.5047666,
 CC BY 4.0 (offline/resources/london-dev).
 """
@@ -39,7 +39,7 @@ from edgeemo.bundle import load_bundle
 from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
 from edgeemo.info import DEFAULT_BUNDLE
-from edgeemo.io import atomic_write_json, atomic_write_text
+from edgeemo.io import atomic_path, atomic_write_json, atomic_write_text
 from edgeemo.model_path import ModelPath
 from edgeemo.streaming import make_classifier
 from offline.data.face_template import mean_face, similarity_fit
@@ -199,7 +199,8 @@ def figure(result: dict, path: Path) -> None:
     ax.set_title("Absolute judgement of a still face: every threshold")
     ax.legend(fontsize=6.5, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
 
