@@ -6,14 +6,14 @@ smiles, on the 50 London dev people (docs/calibration.md#what-an-uncalibrated-ju
 A face seen for the first time and held still has no rest to be compared with: until one is known, its label can
 only be an absolute judgement of that face (the uncalibrated models'). About a minute on 2 cores. Two of the
 calibration issue's floors ask this judgement, together, to call no resting face happiness (clip a) and to call
-48 of 50 smiles held from the first frame happiness within a second (clip c). This measures how far such a
-judgement gets, at best, on MediaPipe's landmarks: classifiers trained on the real faces themselves (each
-person's neutral and smiling photo), every person judged by one trained on the 49 others (leave one person out),
-on the landmarks the models read (2-D, normalised as edgeemo does) and on MediaPipe's 3-D landmarks; beside them,
-the shipped uncalibrated models on the same still faces (trained on synthetic faces only), and, for scale, the
-same classifiers trained on fewer people. Per classifier: ROC AUC; smiles caught and resting faces called a smile
-at its own threshold; smiles caught while no resting face is called one; resting faces called a smile once 48
-smiles are caught; and people whose smile scores above their own rest (what a calibrated judgement can use).
+48 of 50 smiles held from the first frame happiness within a second (clip c). This measures how far such
+judgements get on MediaPipe's landmarks: classifiers trained on the real faces themselves (each person's neutral
+and smiling photo), every person judged by one trained on the 49 others (leave one person out), on the landmarks
+the models read (2-D, normalised as edgeemo does) and on MediaPipe's 3-D landmarks; beside them, the shipped
+uncalibrated models on the same still faces (trained on synthetic faces only), and, for scale, the same
+classifiers trained on fewer people. Per classifier: ROC AUC; smiles caught and resting faces called a smile at
+its own threshold; smiles caught while no resting face is called one; resting faces called a smile once 48 smiles
+are caught; and people whose smile scores above their own rest (what a calibrated judgement can use).
 Photos' landmarks: DeBruine & Jones (2017), Face Research Lab London Set, doi:10.6084/m9.figshare.5047666,
 CC BY 4.0 (offline/resources/london-dev).
 """
