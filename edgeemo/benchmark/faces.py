@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-from edgeemo.benchmark.report import _pyplot, _write, machine_line
+from edgeemo.benchmark.report import machine_line, pyplot, write_record
 from edgeemo.benchmark.timing import load_average, machine, now, one_core, summary_ms
 from edgeemo.bundle import load_bundle
 from edgeemo.classifier import EmotionClassifier
@@ -234,7 +234,7 @@ def write(out: Path, result: dict, command: str) -> list[Path]:
         lines.append(f"| {faces} | {tracker['ours_us'][faces]} | {theirs if theirs is not None else 'not installed'} |")
     if tracker["norfair"]:
         lines.append(f"\nnorfair {tracker['norfair']} with the same cost, its Kalman filter on the box corners.")
-    paths = _write(out, NAME, result, "\n".join(lines) + "\n")
+    paths = write_record(out, NAME, result, "\n".join(lines) + "\n")
     paths.append(_plot(out / f"{NAME}.png", result))
     return paths
 
@@ -244,7 +244,7 @@ def _ms(value: float | None) -> str:
 
 
 def _plot(path: Path, result: dict) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     width = 0.16
     for k, case in enumerate(CASES):

@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from edgeemo.benchmark.report import write_record
 from edgeemo.bundle import load_bundle
 from edgeemo.commands.common import import_offline
 from edgeemo.errors import EdgeemoError
 from edgeemo.info import DEFAULT_BUNDLE
-from edgeemo.io import atomic_write_json, atomic_write_text
 from edgeemo.landmarker import FaceMeshLandmarker
 from edgeemo.metrics import Metrics
 from edgeemo.publisher import PredictionPublisher
@@ -509,8 +509,7 @@ def main(argv: list[str] | None = None) -> None:
     except EdgeemoError as exc:  # bad input (a bundle, the photos): one line, as the CLI says it
         print(f"real_faces: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    atomic_write_json(args.out / f"{NAME}.json", result)
-    atomic_write_text(args.out / f"{NAME}.md", markdown(result))
+    write_record(args.out, NAME, result, markdown(result))
     figure(result, args.out / f"{NAME}.png")
     print(markdown(result))
 

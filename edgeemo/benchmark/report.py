@@ -54,7 +54,7 @@ def write_classifier(out: Path, result: dict) -> list[Path]:
         "to the same ONNX graph: equal latency is expected.",
         "",
     ]
-    paths = _write(out, CLASSIFIER, result, "\n".join(lines))
+    paths = write_record(out, CLASSIFIER, result, "\n".join(lines))
     paths.append(_plot_classifier(out / f"{CLASSIFIER}.png", result))
     return paths
 
@@ -98,7 +98,7 @@ def write_end_to_end(out: Path, result: dict) -> list[Path]:
         "",
     ]
     lines += _against_mediapipe(result)
-    paths = _write(out, END_TO_END, result, "\n".join(lines))
+    paths = write_record(out, END_TO_END, result, "\n".join(lines))
     paths.append(_plot_end_to_end(out / f"{END_TO_END}.png", result))
     return paths
 
@@ -129,14 +129,16 @@ def _against_mediapipe(result: dict) -> list[str]:
     return lines
 
 
-def _write(out: Path, name: str, result: dict, markdown: str) -> list[Path]:
+def write_record(out: Path, name: str, result: dict, markdown: str) -> list[Path]:
+    """A benchmark's record: OUT/NAME.json (everything) and OUT/NAME.md (the tables), each written whole."""
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / f"{name}.json", result)
     atomic_write_text(out / f"{name}.md", markdown)
     return [out / f"{name}.json", out / f"{name}.md"]
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot drawing to files only (no display), or a one-line error naming the extra to install."""
     matplotlib = import_offline("matplotlib")
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
@@ -145,7 +147,7 @@ def _pyplot():
 
 
 def _plot_classifier(path: Path, result: dict) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for arch, marker in (("T-EMO", "o"), ("R-EMO", "s")):
         rows = sorted((row for row in result["rows"] if row["arch"] == arch), key=lambda row: row["k"])
@@ -172,7 +174,7 @@ def _plot_classifier(path: Path, result: dict) -> Path:
 
 
 def _plot_end_to_end(path: Path, result: dict) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     stages = {k: v for k, v in result["pipeline"]["stages"].items() if k != "wait"}
     names = [*stages, "face mesh\nalone"]
     medians = [v["median_ms"] for v in stages.values()] + [result["mediapipe_floor"]["detect"]["median_ms"]]

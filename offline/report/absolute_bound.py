@@ -35,11 +35,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from edgeemo.benchmark.report import pyplot, write_record
 from edgeemo.bundle import load_bundle
 from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
 from edgeemo.info import DEFAULT_BUNDLE
-from edgeemo.io import atomic_path, atomic_write_json, atomic_write_text
+from edgeemo.io import atomic_path
 from edgeemo.model_path import ModelPath
 from edgeemo.streaming import make_classifier
 from offline.data.face_template import mean_face, similarity_fit
@@ -178,11 +179,7 @@ def markdown(result: dict) -> str:
 
 
 def figure(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.2, 5.0))
     for label, (rest, smile) in result["scores"].items():
         rest, smile = np.asarray(rest), np.asarray(smile)
@@ -217,9 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     except EdgeemoError as exc:  # a bad bundle: one line, as the CLI says it
         print(f"absolute_bound: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.out / f"{NAME}.json", result)
-    atomic_write_text(args.out / f"{NAME}.md", markdown(result))
+    write_record(args.out, NAME, result, markdown(result))
     figure(result, args.out / f"{NAME}.png")
     print(markdown(result))
 
