@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgeemo.face import mirror_points
-from edgeemo.landmarker import FaceMeshLandmarker, landmarks_to_pixels
+from edgeemo.landmarker import FaceMeshLandmarker, _read_wire, landmarks_to_pixels
 from edgeemo.normalize import normalize_landmarks
 
 LEFT_EYE, RIGHT_EYE = (33, 133), (362, 263)  # outer and inner corners
@@ -72,10 +72,12 @@ def test_landmark_parsing_without_the_fast_path_gives_the_same_pixels(astronaut_
     with FaceMesh(static_image_mode=True) as mesh:
         landmarks = mesh.process(astronaut_rgb).multi_face_landmarks[0]
     fast = landmarks_to_pixels(landmarks.SerializeToString(), 512, 400)
+    assert _read_wire(np.frombuffer(landmarks.SerializeToString(), np.uint8), 512, 400, np.empty_like(fast))
     expected = np.array([(p.x * 512, p.y * 400) for p in landmarks.landmark], np.float32)
     np.testing.assert_allclose(fast, expected, rtol=1e-6)
     for p in landmarks.landmark:  # another wire encoding than the one the fast path reads
         p.visibility = 0.5
+    assert not _read_wire(np.frombuffer(landmarks.SerializeToString(), np.uint8), 512, 400, np.empty_like(fast))
     np.testing.assert_array_equal(landmarks_to_pixels(landmarks.SerializeToString(), 512, 400), fast)
 
 
