@@ -42,34 +42,59 @@ def head_model() -> np.ndarray:
         return data["points"][data["pose_points"]].astype(np.float64)
 
 
+@lru_cache(maxsize=8)
+def _camera(width: int, height: int) -> np.ndarray:
+    """The assumed pinhole: focal length the image's larger side, centred."""
+    focal = float(max(width, height))
+    return np.array([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]])
+
+
 def head_pose(points: np.ndarray, width: int, height: int) -> tuple[float, float, float] | None:
     """Degrees (yaw, pitch, roll) of a face's landmarks [468, 2] in pixels, in an image ``width`` x ``height``
-    pixels; None where no pose fits. SQPnP: the global least-squares fit, no starting guess (20 us here,
-    against 120 us for OpenCV's iterative fit from the last pose)."""
-    focal = float(max(width, height))
-    camera = np.array([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]])
-    image = points[_POSE_INDEX].astype(np.float64)
-    ok, rvec, tvec = cv2.solvePnP(head_model(), image, camera, None, flags=cv2.SOLVEPNP_SQPNP)
-    if not ok or tvec[2, 0] <= 0 or not np.isfinite(rvec).all():
+    pixels; None where no pose fits. SQPnP: the global least-squares fit, no starting guess (about a third of
+    the time of OpenCV's iterative fit from the last pose). The rest is scalar arithmetic: serve calls this
+    right after the face mesh, where each numpy or OpenCV call runs from cold caches."""
+    image = points[_POSE_INDEX].astype(np.float64)  # float32 points make OpenCV fit in float32
+    ok, rvec, tvec = cv2.solvePnP(head_model(), image, _camera(width, height), None, flags=cv2.SOLVEPNP_SQPNP)
+    turn, position = rvec[:, 0].tolist(), tvec[:, 0].tolist()
+    if not ok or position[2] <= 0 or not all(map(math.isfinite, turn)):
         return None
     # Relative to the line of sight, not the camera's axis: a face off to one side that looks into the
     # camera reads 0, as the training data's faces do wherever they are in the image.
-    return angles(line_of_sight(tvec[:, 0]).T @ cv2.Rodrigues(rvec)[0])
+    sight, head = _line_of_sight(*position), _rotation(*turn)
+    relative = [[sum(sight[k][i] * head[k][j] for k in range(3)) for j in range(3)] for i in range(3)]
+    return angles(relative)
 
 
 def line_of_sight(position: np.ndarray) -> np.ndarray:
     """The smallest rotation [3, 3] turning the camera's axis (0, 0, 1) onto the direction of ``position``."""
-    x, y, z = (float(v) for v in position)
+    return np.array(_line_of_sight(*(float(v) for v in position)))
+
+
+def _line_of_sight(x: float, y: float, z: float) -> list[list[float]]:
     sin = math.hypot(x, y)  # |(0, 0, 1) x position|, the rotation's axis (-y, x, 0) before scaling
     if sin < 1e-12 * abs(z):
-        return np.eye(3)
-    angle = math.atan2(sin, z)
-    return cv2.Rodrigues(np.array([-y, x, 0.0]) * (angle / sin))[0]
+        return [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    angle = math.atan2(sin, z) / sin
+    return _rotation(-y * angle, x * angle, 0.0)
 
 
-def angles(rotation: np.ndarray) -> tuple[float, float, float]:
+def _rotation(x: float, y: float, z: float) -> list[list[float]]:
+    """The rotation matrix (rows) of the rotation vector (x, y, z), as cv2.Rodrigues gives it."""
+    theta = math.sqrt(x * x + y * y + z * z)
+    if theta < 1e-12:
+        return [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    x, y, z = x / theta, y / theta, z / theta
+    c, s = math.cos(theta), math.sin(theta)
+    t = 1.0 - c
+    return [[c + t * x * x, t * x * y - s * z, t * x * z + s * y],
+            [t * x * y + s * z, c + t * y * y, t * y * z - s * x],
+            [t * x * z - s * y, t * y * z + s * x, c + t * z * z]]
+
+
+def angles(rotation: np.ndarray | list[list[float]]) -> tuple[float, float, float]:
     """Degrees (yaw, pitch, roll) of a rotation matrix R = Rz(roll) Ry(yaw) Rx(pitch)."""
-    r = rotation.tolist()  # scalars: math is several times faster than numpy here
+    r = rotation.tolist() if isinstance(rotation, np.ndarray) else rotation  # scalars: math beats numpy here
     yaw = math.asin(min(max(-r[2][0], -1.0), 1.0))
     return math.degrees(yaw), math.degrees(math.atan2(r[2][1], r[2][2])), math.degrees(math.atan2(r[1][0], r[0][0]))
 
