@@ -116,11 +116,11 @@ class FaceTrack:
         pose = head_pose(points, width, height)
         payload = self.publisher.publish_prediction(
             self.stream, captured_at=captured_at, face_found=True, scores=scores.tolist(), label=label,
-            landmarks=len(path.union), k={m.emotion: len(m.landmarks) for m in path.bundle.models},
+            landmarks=len(path.union), k=path.landmark_counts,
             bundle=self.bundle.bundle_id,
             latency={"capture": read_s, "wait": started - captured_at, "landmarks": landmarks_s,
                      "classify": classify_s},
-            face=self.face, box=self.last_box / np.array([width, height, width, height]),
+            face=self.face, box=[v / side for v, side in zip(self.last_box.tolist(), (width, height) * 2)],
             pose=None if pose is None else dict(zip(POSE_KEYS, pose)),
             pose_beyond_training=None if pose is None else beyond_training(pose), explanation=explanation,
             calibration=self.calibration_state(at),

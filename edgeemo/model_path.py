@@ -24,6 +24,7 @@ class ModelPath:
                  explanations: LiveExplanations | None = None) -> None:
         self.bundle, self.classifier, self.explanations = bundle, classifier, explanations
         self.union = bundle.landmarks_union
+        self.landmark_counts = {m.emotion: len(m.landmarks) for m in bundle.models}  # K of each emotion's model
         self.timed = TimedWindow(bundle, classifier.width) if isinstance(classifier, StreamingClassifier) else None
         self.buffer = None if self.timed else RingBuffer.for_window(bundle.frames, bundle.frame_stride,
                                                                     len(self.union))
