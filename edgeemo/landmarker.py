@@ -8,6 +8,7 @@ installed, which the CLI must not pay at start-up and the runtime does not need.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from types import TracebackType
 
 import numpy as np
@@ -55,6 +56,37 @@ def landmarks_to_pixels(serialized: bytes, width: int, height: int) -> np.ndarra
     return points
 
 
+def _face_mesh(static: bool, max_faces: int, min_detection_confidence: float, min_tracking_confidence: float):
+    """mediapipe's ``FaceMesh`` (468 landmarks, no iris refinement) with its graph's calculators run on one thread.
+
+    By default mediapipe runs them on a pool of one thread per core: a frame then passes between threads
+    several times, and a serve process with a face mesh per stream holds two threads per stream (2026-12-06,
+    ten 30 fps streams in one process on 2 cores: 10 and 217 frames dropped with the pool, 1 and 7 with one
+    thread; docs/streaming.md). This is ``FaceMesh.__init__`` with the graph's default executor set to one
+    thread; mediapipe is pinned (0.10.21) and tests/test_landmarker.py checks the faces against ``FaceMesh``'s.
+    """
+    from mediapipe.framework import calculator_pb2, thread_pool_executor_pb2
+    from mediapipe.python.solution_base import SolutionBase
+    from mediapipe.python.solutions import face_mesh
+
+    mediapipe_root = Path(face_mesh.__file__).parents[3]  # where FaceMesh's graph path starts
+    config = calculator_pb2.CalculatorGraphConfig.FromString(
+        (mediapipe_root / face_mesh._BINARYPB_FILE_PATH).read_bytes())
+    executor = config.executor.add(type="ThreadPoolExecutor")
+    executor.options.Extensions[thread_pool_executor_pb2.ThreadPoolExecutorOptions.ext].num_threads = 1
+    mesh = face_mesh.FaceMesh.__new__(face_mesh.FaceMesh)
+    SolutionBase.__init__(
+        mesh, graph_config=config,
+        side_inputs={"num_faces": max_faces, "with_attention": False, "use_prev_landmarks": not static},
+        calculator_params={
+            "facedetectionshortrangecpu__facedetectionshortrange__facedetection__TensorsToDetectionsCalculator"
+            ".min_score_thresh": min_detection_confidence,
+            "facelandmarkcpu__ThresholdingCalculator.threshold": min_tracking_confidence,
+        },
+        outputs=["multi_face_landmarks"])
+    return mesh
+
+
 class FaceMeshLandmarker:
     """MediaPipe face mesh for up to ``max_faces`` faces (default one), 468 landmarks (no iris refinement).
 
@@ -70,13 +102,9 @@ class FaceMeshLandmarker:
         from mediapipe.python import packet_creator
         from mediapipe.python._framework_bindings import _packet_getter
         from mediapipe.python._framework_bindings.image_frame import ImageFormat
-        from mediapipe.python.solutions.face_mesh import FaceMesh
 
         self.max_faces = max_faces
-        self._mesh = FaceMesh(
-            static_image_mode=static, max_num_faces=max_faces, refine_landmarks=False,
-            min_detection_confidence=min_detection_confidence, min_tracking_confidence=min_tracking_confidence,
-        )
+        self._mesh = _face_mesh(static, max_faces, min_detection_confidence, min_tracking_confidence)
         # A copy: passing a read-only array by reference made the call 0.2 ms slower (docs/streaming.md).
         self._image_packet = functools.partial(packet_creator.create_image, image_format=ImageFormat.SRGB)
         self._serialized = _packet_getter._get_serialized_proto_list

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -159,3 +160,17 @@ def test_mirror_points_matches_a_really_mirrored_face(landmarker, faces):
         flipped_only = neutral.copy()  # x -> 1 - x without swapping left and right landmarks: far off
         flipped_only[:, 0] = 1.0 - flipped_only[:, 0]
         assert _distance(mirrored, flipped_only).mean() > 10 * distance.mean()
+
+
+def _mediapipe_threads() -> set[str]:
+    tasks = Path("/proc/self/task")
+    return {t.name for t in tasks.iterdir() if (t / "comm").read_text().startswith("mediapipe")}
+
+
+def test_the_face_mesh_runs_its_graph_on_one_thread():
+    """One worker thread per face mesh, not mediapipe's default pool of one per core: a serve process holds a face
+    mesh per stream, and ten streams dropped frames with the pool (edgeemo.landmarker._face_mesh)."""
+    before = _mediapipe_threads()
+    with FaceMeshLandmarker(static=False) as landmarker:
+        landmarker.detect(np.zeros((240, 320, 3), np.uint8))
+        assert len(_mediapipe_threads() - before) == 1
