@@ -60,10 +60,11 @@ def _face_mesh(static: bool, max_faces: int, min_detection_confidence: float, mi
     """mediapipe's ``FaceMesh`` (468 landmarks, no iris refinement) with its graph's calculators run on one thread.
 
     By default mediapipe runs them on a pool of one thread per core: a frame then passes between threads
-    several times, and a serve process with a face mesh per stream holds two threads per stream (2026-12-06,
-    ten 30 fps streams in one process on 2 cores: 10 and 217 frames dropped with the pool, 1 and 7 with one
-    thread; docs/streaming.md). This is ``FaceMesh.__init__`` with the graph's default executor set to one
-    thread; mediapipe is pinned (0.10.21) and tests/test_landmarker.py checks the faces against ``FaceMesh``'s.
+    several times, and a serve process with a face mesh per stream holds two threads per stream. Ten 30 fps
+    streams in one process on 2 cores, five runs of each alternated: 10, 217, 10, 1, 0 frames dropped with the
+    pool, 1, 7, 0, 4, 0 with one thread, at the same latency (docs/streaming.md#concurrent-streams). This is
+    ``FaceMesh.__init__`` with the graph's default executor set to one thread; mediapipe is pinned (0.10.21) and
+    tests/test_landmarker.py checks the faces against ``FaceMesh``'s.
     """
     from mediapipe.framework import calculator_pb2, thread_pool_executor_pb2
     from mediapipe.python.solution_base import SolutionBase
