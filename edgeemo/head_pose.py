@@ -56,8 +56,10 @@ def head_pose(points: np.ndarray, width: int, height: int) -> tuple[float, float
     right after the face mesh, where each numpy or OpenCV call runs from cold caches."""
     image = points[_POSE_INDEX].astype(np.float64)  # float32 points make OpenCV fit in float32
     ok, rvec, tvec = cv2.solvePnP(head_model(), image, _camera(width, height), None, flags=cv2.SOLVEPNP_SQPNP)
+    if not ok:
+        return None
     turn, position = rvec[:, 0].tolist(), tvec[:, 0].tolist()
-    if not ok or position[2] <= 0 or not all(map(math.isfinite, turn)):
+    if position[2] <= 0 or not all(map(math.isfinite, turn)):
         return None
     # Relative to the line of sight, not the camera's axis: a face off to one side that looks into the
     # camera reads 0, as the training data's faces do wherever they are in the image.
