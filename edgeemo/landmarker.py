@@ -8,6 +8,7 @@ installed, which the CLI must not pay at start-up and the runtime does not need.
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from types import TracebackType
 
@@ -56,16 +57,27 @@ def landmarks_to_pixels(serialized: bytes, width: int, height: int) -> np.ndarra
     return points
 
 
-def _face_mesh(static: bool, max_faces: int, min_detection_confidence: float, min_tracking_confidence: float):
-    """mediapipe's ``FaceMesh`` (468 landmarks, no iris refinement) with its graph's calculators run on one thread.
+def graph_threads(streams: int = 1) -> int:
+    """Worker threads for each of ``streams`` face meshes in this process: the CPUs it may run on
+    (``os.sched_getaffinity``: a process held to one core gets one), shared among them, at least one.
 
-    By default mediapipe runs them on a pool of one thread per core: a frame then passes between threads
-    several times, and a serve process with a face mesh per stream holds two threads per stream. Ten 30 fps
-    streams in one process on 2 cores, five runs of each alternated: 10, 217, 10, 1, 0 frames dropped with the
-    pool, 1, 7, 0, 4, 0 with one thread, at the same latency (docs/streaming.md#concurrent-streams). This is
-    ``FaceMesh.__init__`` with the graph's default executor set to one thread; mediapipe is pinned (0.10.21) and
-    tests/test_landmarker.py checks the faces against ``FaceMesh``'s.
-    """
+    mediapipe's own default is a pool of one thread per core of the machine for every graph. A pool helps one
+    face mesh on otherwise idle cores (2026-12-06, a 960x960 frame on 2 cores, face mesh alone: 4.05 against
+    4.37 ms with one face, 7.03 against 8.74 ms with four, medians of three alternations), and hurts where the
+    cores are shared: held to one core, pipeline p50 2.84 -> 2.77 ms with one thread; ten 30 fps streams in one
+    process, five paired runs: 10, 217, 10, 1, 0 frames dropped with pools of two, 1, 7, 0, 4, 0 with one
+    thread each, at the same latency (docs/streaming.md#concurrent-streams)."""
+    if streams < 1:
+        raise ValueError(f"graph_threads: streams must be >= 1, got {streams}")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cpus // streams)
+
+
+def _face_mesh(static: bool, max_faces: int, min_detection_confidence: float, min_tracking_confidence: float,
+               threads: int):
+    """mediapipe's ``FaceMesh`` (468 landmarks, no iris refinement) with its graph's calculators run on ``threads``
+    threads: ``FaceMesh.__init__`` with the graph's default executor set (mediapipe is pinned, 0.10.21, and
+    tests/test_landmarker.py checks the faces against ``FaceMesh``'s)."""
     from mediapipe.framework import calculator_pb2, thread_pool_executor_pb2
     from mediapipe.python.solution_base import SolutionBase
     from mediapipe.python.solutions import face_mesh
@@ -74,7 +86,7 @@ def _face_mesh(static: bool, max_faces: int, min_detection_confidence: float, mi
     config = calculator_pb2.CalculatorGraphConfig.FromString(
         (mediapipe_root / face_mesh._BINARYPB_FILE_PATH).read_bytes())
     executor = config.executor.add(type="ThreadPoolExecutor")
-    executor.options.Extensions[thread_pool_executor_pb2.ThreadPoolExecutorOptions.ext].num_threads = 1
+    executor.options.Extensions[thread_pool_executor_pb2.ThreadPoolExecutorOptions.ext].num_threads = threads
     mesh = face_mesh.FaceMesh.__new__(face_mesh.FaceMesh)
     SolutionBase.__init__(
         mesh, graph_config=config,
@@ -98,14 +110,16 @@ class FaceMeshLandmarker:
     """
 
     def __init__(self, static: bool = False, min_detection_confidence: float = 0.5,
-                 min_tracking_confidence: float = 0.5, max_faces: int = 1) -> None:
+                 min_tracking_confidence: float = 0.5, max_faces: int = 1, threads: int | None = None) -> None:
+        """``threads``: the graph's worker threads (None: ``graph_threads()``, every CPU this process may use)."""
         # lazy: see the module docstring
         from mediapipe.python import packet_creator
         from mediapipe.python._framework_bindings import _packet_getter
         from mediapipe.python._framework_bindings.image_frame import ImageFormat
 
         self.max_faces = max_faces
-        self._mesh = _face_mesh(static, max_faces, min_detection_confidence, min_tracking_confidence)
+        self._mesh = _face_mesh(static, max_faces, min_detection_confidence, min_tracking_confidence,
+                                graph_threads() if threads is None else threads)
         # A copy: passing a read-only array by reference made the call 0.2 ms slower (docs/streaming.md).
         self._image_packet = functools.partial(packet_creator.create_image, image_format=ImageFormat.SRGB)
         self._serialized = _packet_getter._get_serialized_proto_list

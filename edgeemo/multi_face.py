@@ -32,15 +32,17 @@ class MultiFaceLandmarker:
     """
 
     def __init__(self, max_faces: int = 4, probe_every: int = PROBE_EVERY, settle_frames: int = SETTLE_FRAMES,
-                 min_detection_confidence: float = 0.5) -> None:
+                 min_detection_confidence: float = 0.5, threads: int | None = None) -> None:
+        """``threads``: each face mesh's graph threads (edgeemo.landmarker.graph_threads; None: its default)."""
         self.max_faces, self.probe_every, self.settle_frames = max_faces, probe_every, settle_frames
-        self._single = FaceMeshLandmarker(static=False, min_detection_confidence=min_detection_confidence)
+        self._single = FaceMeshLandmarker(static=False, min_detection_confidence=min_detection_confidence,
+                                          threads=threads)
         self._multi = self._detector = None
         if max_faces > 1:
             from mediapipe.python.solutions.face_detection import FaceDetection  # lazy, as in edgeemo.landmarker
 
             self._multi = FaceMeshLandmarker(static=False, min_detection_confidence=min_detection_confidence,
-                                             max_faces=max_faces)
+                                             max_faces=max_faces, threads=threads)
             self._detector = FaceDetection(model_selection=0, min_detection_confidence=min_detection_confidence)
         self.many = False  # whether the max_faces mesh is in use
         self._frames = 0

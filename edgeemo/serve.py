@@ -346,6 +346,7 @@ def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
 
     ``shutdown``: the caller's, installed already (the command installs it before the slow imports);
     None: serve installs its own, and restores the signals when it returns."""
+    from edgeemo.landmarker import graph_threads
     from edgeemo.multi_face import MultiFaceLandmarker
 
     if options.max_faces < 1:
@@ -397,8 +398,10 @@ def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
                     for feed in feeds:
                         if stop.is_set():
                             break
-                        # Each stream its own face tracker and models: neither holds state another may see.
-                        landmarker = stack.enter_context(MultiFaceLandmarker(options.max_faces))
+                        # Each stream its own face tracker and models: neither holds state another may see. Its
+                        # face meshes share the process's CPUs with the other streams' (graph_threads).
+                        landmarker = stack.enter_context(MultiFaceLandmarker(options.max_faces,
+                                                                             threads=graph_threads(len(feeds))))
                         classifier = make_classifier(bundle, providers, options.threads)
                         explain = explanation_factory(options, classifier)
                         processors[feed.stream] = StreamProcessor(feed.stream, bundle, classifier, landmarker,

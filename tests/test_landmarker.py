@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from edgeemo.face import mirror_points
-from edgeemo.landmarker import FaceMeshLandmarker, _read_wire, landmarks_to_pixels
+from edgeemo.landmarker import FaceMeshLandmarker, _read_wire, graph_threads, landmarks_to_pixels
 from edgeemo.normalize import normalize_landmarks
 
 LEFT_EYE, RIGHT_EYE = (33, 133), (362, 263)  # outer and inner corners
@@ -174,10 +175,29 @@ def _mediapipe_threads() -> set[str]:
     return names
 
 
-def test_the_face_mesh_runs_its_graph_on_one_thread():
-    """One worker thread per face mesh, not mediapipe's default pool of one per core: a serve process holds a face
-    mesh per stream, and ten streams dropped frames with the pool (edgeemo.landmarker._face_mesh)."""
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_face_mesh_runs_its_graph_on_the_threads_asked_for(threads):
+    """Not mediapipe's default pool of one thread per core: serve shares the CPUs among its streams' face meshes
+    (edgeemo.landmarker.graph_threads); ten streams with pools of two dropped frames."""
     before = _mediapipe_threads()
-    with FaceMeshLandmarker(static=False) as landmarker:
+    with FaceMeshLandmarker(static=False, threads=threads) as landmarker:
         landmarker.detect(np.zeros((240, 320, 3), np.uint8))
-        assert len(_mediapipe_threads() - before) == 1
+        assert len(_mediapipe_threads() - before) == threads
+
+
+def test_face_meshes_share_the_cpus_this_process_may_use():
+    cpus = len(os.sched_getaffinity(0))
+    assert graph_threads() == cpus
+    assert graph_threads(cpus) == 1 and graph_threads(10 * cpus) == 1
+    with pytest.raises(ValueError, match="streams"):
+        graph_threads(0)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_serves_multi_face_landmarker_passes_the_threads_on(threads):
+    from edgeemo.multi_face import MultiFaceLandmarker
+
+    before = _mediapipe_threads()
+    with MultiFaceLandmarker(max_faces=1, threads=threads) as landmarker:  # one face: the one-face mesh only
+        landmarker.detect_all(np.zeros((240, 320, 3), np.uint8))
+        assert len(_mediapipe_threads() - before) == threads
