@@ -134,3 +134,25 @@ def test_the_explanations_benchmark_refuses_a_bundle_without_calibrated_models(c
     error = capsys.readouterr().err.strip()
     assert error.startswith("explanations: error: --model ") and "not a calibrated bundle" in error
     assert "\n" not in error and not any(tmp_path.iterdir())
+
+
+def test_a_benchmark_writes_its_record_and_figure_or_says_bad_input_in_one_line(tmp_path, capsys):
+    from edgeemo.benchmark.report import record_or_exit
+    from edgeemo.errors import EdgeemoError
+
+    def figure(result, path):
+        path.write_text(f"figure of {result['value']}")
+
+    record_or_exit("demo", tmp_path, lambda: {"value": 3}, lambda r: f"# value {r['value']}\n", figure)
+    assert json.loads((tmp_path / "demo.json").read_text()) == {"value": 3}
+    assert (tmp_path / "demo.md").read_text() == "# value 3\n" and (tmp_path / "demo.png").exists()
+    assert "# value 3" in capsys.readouterr().out
+
+    def bad():
+        raise EdgeemoError("/nowhere: no such model bundle folder")
+
+    with pytest.raises(SystemExit) as exit_info:
+        record_or_exit("other", tmp_path, bad, str, figure)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == "other: error: /nowhere: no such model bundle folder"
+    assert not (tmp_path / "other.json").exists()

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from edgeemo.benchmark.report import write_record
+from edgeemo.benchmark.report import record_or_exit
 from edgeemo.bundle import load_bundle
 from edgeemo.commands.common import import_offline
 from edgeemo.errors import EdgeemoError
@@ -504,14 +504,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.people is not None and args.people < 1:
         parser.error(f"--people {args.people}: must be at least 1")
-    try:
-        result = evaluate(args.model or [DEFAULT_BUNDLE], args.london_dev, args.clips, args.people)
-    except EdgeemoError as exc:  # bad input (a bundle, the photos): one line, as the CLI says it
-        print(f"real_faces: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    write_record(args.out, NAME, result, markdown(result))
-    figure(result, args.out / f"{NAME}.png")
-    print(markdown(result))
+    record_or_exit(NAME, args.out, lambda: evaluate(args.model or [DEFAULT_BUNDLE], args.london_dev, args.clips,
+                                                    args.people), markdown, figure)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from edgeemo.commands.common import import_offline
+from edgeemo.errors import EdgeemoError
 from edgeemo.io import atomic_write_json, atomic_write_text
 
 CLASSIFIER = "classifier_latency"
@@ -135,6 +138,22 @@ def write_record(out: Path, name: str, result: dict, markdown: str) -> list[Path
     atomic_write_json(out / f"{name}.json", result)
     atomic_write_text(out / f"{name}.md", markdown)
     return [out / f"{name}.json", out / f"{name}.md"]
+
+
+def record_or_exit(name: str, out: Path, compute: Callable[[], dict], markdown: Callable[[dict], str],
+                   figure: Callable[[dict, Path], object]) -> None:
+    """A benchmark's command-line ending: ``compute()``, then its record and OUT/NAME.png written and its tables
+    printed; bad input (an EdgeemoError: a bundle, the photos) is one line naming the benchmark, exit status 2,
+    as the CLI says it."""
+    try:
+        result = compute()
+    except EdgeemoError as exc:
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    tables = markdown(result)
+    write_record(out, name, result, tables)
+    figure(result, out / f"{name}.png")
+    print(tables)
 
 
 def pyplot():

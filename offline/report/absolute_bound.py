@@ -21,7 +21,6 @@ CC BY 4.0 (offline/resources/london-dev).
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -35,10 +34,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from edgeemo.benchmark.report import pyplot, write_record
+from edgeemo.benchmark.report import pyplot, record_or_exit
 from edgeemo.bundle import load_bundle
 from edgeemo.emotions import EMOTIONS
-from edgeemo.errors import EdgeemoError
 from edgeemo.info import DEFAULT_BUNDLE
 from edgeemo.io import atomic_path
 from edgeemo.model_path import ModelPath
@@ -208,14 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results"),
                         help="results folder (default bench/results)")
     args = parser.parse_args(argv)
-    try:
-        result = evaluate(args.model)
-    except EdgeemoError as exc:  # a bad bundle: one line, as the CLI says it
-        print(f"absolute_bound: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    write_record(args.out, NAME, result, markdown(result))
-    figure(result, args.out / f"{NAME}.png")
-    print(markdown(result))
+    record_or_exit(NAME, args.out, lambda: evaluate(args.model), markdown, figure)
 
 
 if __name__ == "__main__":
