@@ -94,9 +94,8 @@ def _rotation(x: float, y: float, z: float) -> list[list[float]]:
             [t * x * z - s * y, t * y * z + s * x, c + t * z * z]]
 
 
-def angles(rotation: np.ndarray | list[list[float]]) -> tuple[float, float, float]:
-    """Degrees (yaw, pitch, roll) of a rotation matrix R = Rz(roll) Ry(yaw) Rx(pitch)."""
-    r = rotation.tolist() if isinstance(rotation, np.ndarray) else rotation  # scalars: math beats numpy here
+def angles(r: list[list[float]]) -> tuple[float, float, float]:
+    """Degrees (yaw, pitch, roll) of a rotation matrix R = Rz(roll) Ry(yaw) Rx(pitch), given as rows of floats."""
     yaw = math.asin(min(max(-r[2][0], -1.0), 1.0))
     return math.degrees(yaw), math.degrees(math.atan2(r[2][1], r[2][2])), math.degrees(math.atan2(r[1][0], r[0][0]))
 
