@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 
 import numpy as np
-from numba import float32, float64, int64, njit
+from numba import boolean, float32, float64, int64, njit
 
 from edgeemo.emotions import EMOTIONS
 from edgeemo.errors import EdgeemoError
@@ -93,11 +93,22 @@ def _positive(value: object, where: str) -> float:
     return float(value)
 
 
-def _rms(offsets: np.ndarray) -> np.ndarray:
-    """The RMS over landmarks of offsets [..., L, 2] (face heights): one number per face. One dot product per
-    face: summing each landmark's two squares first cost 25 times as much (a reduction over an axis of 2)."""
-    flat = offsets.reshape(*offsets.shape[:-2], -1)
-    return np.sqrt(np.einsum("...i,...i->...", flat, flat) / offsets.shape[-2])
+@njit(boolean(float32[:, ::1], float32[:, ::1], float32, float64), cache=True)
+def _follow_step(rest, face, rate, limit):
+    """rest += rate * (face - rest), in place, if the face's RMS distance from the rest (over its landmarks) is
+    at most ``limit``; whether it moved. One compiled pass: as numpy (a difference, an einsum, a scaled add)
+    it cost 65 us a frame in serve's pipeline, right after the face mesh, where each call runs from cold caches."""
+    total = 0.0
+    for i in range(rest.shape[0]):
+        for j in range(2):
+            d = np.float64(face[i, j] - rest[i, j])
+            total += d * d
+    if np.sqrt(total / rest.shape[0]) > limit:
+        return False
+    for i in range(rest.shape[0]):
+        for j in range(2):
+            rest[i, j] += rate * (face[i, j] - rest[i, j])
+    return True
 
 
 def rest_relative(face: np.ndarray, rest: np.ndarray, canonical: np.ndarray) -> np.ndarray:
@@ -297,8 +308,6 @@ class RestEstimator:
         dt = at - step if np.isfinite(step) else 0.0
         if not 0.0 < dt < 1.0:
             return
-        offset = face - self.rest
-        if float(_rms(offset)) > self.settings.follow_rms:
-            return
-        self.rest += (dt / self.settings.follow_s) * offset
-        self.frames += 1
+        if _follow_step(self.rest, np.ascontiguousarray(face, np.float32), np.float32(dt / self.settings.follow_s),
+                        self.settings.follow_rms):
+            self.frames += 1

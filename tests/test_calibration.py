@@ -274,6 +274,10 @@ def test_the_estimator_follows_slowly_and_only_from_neutral_frames():
     for i in range(16 + FPS, 16 + 2 * FPS):
         estimator.observe(moved, i / FPS, neutral=False)  # an expression: never pulls the rest
     assert np.array_equal(estimator.rest, before)
+    frames = estimator.frames
+    for i in range(16 + 2 * FPS, 16 + 3 * FPS):  # called neutral, but further than follow_rms from the rest
+        estimator.observe(face + 0.02, i / FPS, neutral=True)
+    assert np.array_equal(estimator.rest, before) and estimator.frames == frames
 
 
 def test_the_calibrated_bundle_loads_and_bad_manifests_are_refused(calibrated_bundle, tmp_path):
