@@ -26,7 +26,6 @@ from edgeemo.metrics import StreamMetrics
 from edgeemo.model_path import ModelPath
 from edgeemo.publisher import PredictionPublisher
 from edgeemo.streaming import StreamingClassifier
-from edgeemo.tracking import face_box
 
 CALIBRATION_MODES = ("auto", "off")
 STILL_RETRY_S = 0.25  # the second look's still check, while a face called an emotion moves: 4 times a second
@@ -67,7 +66,7 @@ class FaceTrack:
         self.last_scores: np.ndarray | None = None
         self.last_label: str | None = None
         self.last_points: np.ndarray | None = None
-        self.last_box: np.ndarray | None = None  # pixels x0, y0, x1, y1
+        self.last_box: tuple[float, float, float, float] | None = None  # pixels x0, y0, x1, y1
         self._rest_requested = False
         self._emotion_since: float | None = None  # since when the calibrated models call the face an emotion
         self._looked_at = -np.inf  # when the second look last ran
@@ -86,14 +85,16 @@ class FaceTrack:
         """"This is rest now": the next frame takes the last seconds of this face as its rest."""
         self._rest_requested = True
 
-    def found(self, points: np.ndarray, normalized: np.ndarray, frame_shape: tuple[int, ...], captured_at: float,
-              read_s: float, started: float, landmarks_s: float, at: float | None = None) -> dict | None:
-        """This face in this frame (pixels [468, 2], normalised [468, 2]); return the prediction published, or None.
+    def found(self, points: np.ndarray, box: tuple[float, float, float, float], normalized: np.ndarray,
+              frame_shape: tuple[int, ...], captured_at: float, read_s: float, started: float, landmarks_s: float,
+              at: float | None = None) -> dict | None:
+        """This face in this frame (pixels [468, 2], its ``edgeemo.tracking.face_box``, normalised [468, 2]);
+        return the prediction published, or None.
 
         ``at``: the frame's time in seconds (video time for a file read with --fast); None: ``captured_at``."""
         at = captured_at if at is None else at
         self._last_face_at, self._missed = captured_at, 0
-        self.last_points, self.last_box = points, face_box(points)
+        self.last_points, self.last_box = points, box
         classify_started = time.monotonic()
         path = self.path
         path.append(self._model_input(path, normalized), at)
@@ -120,7 +121,7 @@ class FaceTrack:
             bundle=self.bundle.bundle_id,
             latency={"capture": read_s, "wait": started - captured_at, "landmarks": landmarks_s,
                      "classify": classify_s},
-            face=self.face, box=[v / side for v, side in zip(self.last_box.tolist(), (width, height) * 2)],
+            face=self.face, box=[v / side for v, side in zip(box, (width, height) * 2)],
             pose=None if pose is None else dict(zip(POSE_KEYS, pose)),
             pose_beyond_training=None if pose is None else beyond_training(pose), explanation=explanation,
             calibration=self.calibration_state(at),

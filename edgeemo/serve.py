@@ -59,7 +59,7 @@ from edgeemo.sources import (
     make_source,
 )
 from edgeemo.streaming import StreamingClassifier, make_classifier
-from edgeemo.tracking import FaceTracker
+from edgeemo.tracking import FaceTracker, face_box
 
 DEMO_CLIP = Path(__file__).parent / "resources" / "demo" / "smile.mp4"
 log = logging.getLogger("edgeemo.serve")
@@ -150,7 +150,8 @@ class StreamProcessor:
         self._take_rest_requests()
         faces = self.landmarker.detect_all(self._rgb)
         normalized = [normalize_landmarks(points) for points in faces]
-        ids = self.tracker.update(faces, normalized)
+        boxes = [face_box(points) for points in faces]
+        ids = self.tracker.update(boxes, normalized)
         landmarks_s = time.monotonic() - started
         self.last_faces = [face for face in ids if face >= 0]
         # A face missed on a processed frame was missed for process_every frames of video.
@@ -166,11 +167,11 @@ class StreamProcessor:
         self.metrics.face_found()
         self._face_present = True
         payloads = []
-        for face, points, face_normalized in zip(ids, faces, normalized):
+        for face, points, box, face_normalized in zip(ids, faces, boxes, normalized):
             if face < 0:  # a bent mesh over a known face (edgeemo.tracking): that face is missed this frame
                 continue
             track = self.tracks.get(face) or self._start(face)
-            payload = track.found(points, face_normalized, frame.shape, captured_at, read_s, started, landmarks_s, at)
+            payload = track.found(points, box, face_normalized, frame.shape, captured_at, read_s, started, landmarks_s, at)
             if payload is not None:
                 payloads.append(payload)
         return payloads
@@ -682,7 +683,7 @@ def draw_overlay(frame: np.ndarray, processor: StreamProcessor) -> np.ndarray:
         for i, (x, y) in enumerate(track.last_points[union].astype(int)):
             colour = LANDMARK_COLOUR if colours is None else tuple(int(c) for c in colours[i])
             cv2.circle(view, (int(x), int(y)), 1 if colours is None else 2, colour, -1)
-        x0, y0, x1, y1 = track.last_box.astype(int)
+        x0, y0, x1, y1 = map(int, track.last_box)
         cv2.rectangle(view, (x0, y0), (x1, y1), BOX_COLOUR, 1)
         rest = "" if track.rest is None else " (rest)" if track.rest.calibrated else " (finding rest)"
         cv2.putText(view, f"face {face} {track.last_label or ''}{rest}", (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX,
@@ -698,7 +699,7 @@ def draw_overlay(frame: np.ndarray, processor: StreamProcessor) -> np.ndarray:
     return view
 
 
-def score_panel(box: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int]:
+def score_panel(box: tuple[float, float, float, float], shape: tuple[int, ...]) -> tuple[int, int]:
     """Top-left pixel of a face's score bars: right of its box where they fit, else left of it, in the image."""
     height, width = shape[:2]
     x0, y0, x1, _ = (int(v) for v in box)

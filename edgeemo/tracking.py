@@ -24,9 +24,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from numba import float32, float64, njit
+from numba.types import UniTuple
 
 # A mesh further than this from both the face's last frame and its running shape is bent (MediaPipe following
 # a face half hidden by another, or stuck where it lost one): it is neither that face nor a new one, and is
@@ -42,10 +42,18 @@ VELOCITY_SMOOTHING = 0.5  # weight of the newest frame's motion in the velocity
 SHAPE_SMOOTHING = 0.1  # weight of the newest frame's landmarks in the track's shape (a slow expression follows)
 
 
-def face_box(points: np.ndarray) -> np.ndarray:
-    """float64 [4] x0, y0, x1, y1: the extent of a face's landmarks [468, 2] (pixels, to the pixel)."""
-    x, y, w, h = cv2.boundingRect(np.asarray(points, dtype=np.float32))  # 20 times numpy's min and max here
-    return np.array([x, y, x + w, y + h], dtype=np.float64)
+@njit([UniTuple(float64, 4)(t[:, :]) for t in (float32, float64)], cache=True)
+def face_box(points):
+    """(x0, y0, x1, y1): the extent of a face's landmarks [468, 2] in pixels, to the pixel (floats, as
+    cv2.boundingRect's x, y, x + w, y + h). Compiled: in serve right after the face mesh, boundingRect and
+    numpy's min and max run from cold caches (16 us a frame for boundingRect's call, 1-2 compiled)."""
+    x0 = x1 = points[0, 0]
+    y0 = y1 = points[0, 1]
+    for n in range(1, points.shape[0]):
+        x0, x1 = min(x0, points[n, 0]), max(x1, points[n, 0])
+        y0, y1 = min(y0, points[n, 1]), max(y1, points[n, 1])
+    return (float(math.floor(x0)), float(math.floor(y0)), float(math.floor(x1)) + 1.0,
+            float(math.floor(y1)) + 1.0)
 
 
 @dataclass
@@ -70,22 +78,21 @@ class FaceTracker:
         self._tracks: dict[int, _Track] = {}
         self._next_id = 0
 
-    def update(self, points: list[np.ndarray], shapes: list[np.ndarray]) -> list[int]:
-        """The track id of each face found in this frame (pixels [468, 2] and normalised [468, 2] each), in
-        their order; faces matched to no track get new ids, except bent meshes: -1. Tracks not matched count
-        the frame as missed."""
+    def update(self, boxes: list[tuple[float, float, float, float]], shapes: list[np.ndarray]) -> list[int]:
+        """The track id of each face found in this frame (its ``face_box`` in pixels and its normalised
+        landmarks [468, 2]), in their order; faces matched to no track get new ids, except bent meshes: -1.
+        Tracks not matched count the frame as missed."""
         # Positions and costs are Python scalars, and one compiled distance per pair: a few faces, right after
         # the face mesh, where numpy's per-call overhead on tiny arrays (run from cold caches), not the
         # arithmetic, is what costs (one face in serve's pipeline: 76 us a frame, 88 with numpy positions).
         tracks = list(self._tracks.values())
         shapes = [shape[SHAPE_POINTS] for shape in shapes]
         centres, widths = [], []
-        for face in points:
-            x0, y0, x1, y1 = face_box(face).tolist()
+        for x0, y0, x1, y1 in boxes:
             centres.append((0.5 * (x0 + x1), 0.5 * (y0 + y1)))
             widths.append(max(x1 - x0, 1.0))
-        cost = [[math.inf] * len(points) for _ in tracks]
-        bent = [False] * len(points)  # where a known face is, but not shaped like it
+        cost = [[math.inf] * len(boxes) for _ in tracks]
+        bent = [False] * len(boxes)  # where a known face is, but not shaped like it
         for i, track in enumerate(tracks):
             predicted_x, predicted_y = track.predicted()
             reach = MAX_MOVE + MAX_MOVE_PER_MISS * track.missed
@@ -98,7 +105,7 @@ class FaceTracker:
                     cost[i][j] = move + running / SHAPE_UNIT
                 bent[j] |= not alike and move <= BENT_MOVE
         matches = assign(cost)
-        ids = [-1] * len(points)
+        ids = [-1] * len(boxes)
         for i, j in matches:
             track = tracks[i]
             frames = track.missed + 1

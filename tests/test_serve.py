@@ -181,7 +181,7 @@ def test_the_show_overlay_draws_each_face_its_landmarks_box_and_score_bars(bundl
     assert not (view == two).all() and (view == two).all(axis=2).mean() > 0.9  # drawn over, the frame kept
     for face in processor.last_faces:
         track = processor.tracks[face]
-        x0, y0, x1, y1 = track.last_box.astype(int)
+        x0, y0, x1, y1 = map(int, track.last_box)
         assert tuple(view[(y0 + y1) // 2, x0]) == BOX_COLOUR and tuple(view[y1, (x0 + x1) // 2]) == BOX_COLOUR
         px, py = score_panel(track.last_box, view.shape)
         for x, y in track.last_points[loaded.landmarks_union].astype(int):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgeemo.normalize import normalize_landmarks
-from edgeemo.tracking import FaceTracker, assign
+from edgeemo.tracking import FaceTracker, assign, face_box
 
 
 def _best(cost: np.ndarray) -> tuple[int, float]:
@@ -35,6 +35,18 @@ def test_assignment_is_the_best_by_brute_force():
         assert len(pairs) == count and sum(cost[r, c] for r, c in pairs) == pytest.approx(total)
 
 
+def test_face_box_is_opencvs_bounding_rect(london_dev):
+    import cv2
+
+    with np.load(london_dev / "landmarks.npz") as data:
+        faces = data["landmarks"][:, :, :2]
+    rng = np.random.default_rng(0)
+    for points in [faces[i] * rng.uniform(100, 2000) + rng.uniform(-50, 50, 2) for i in range(len(faces))]:
+        for dtype in (np.float32, np.float64):
+            x, y, w, h = cv2.boundingRect(points.astype(np.float32))
+            assert face_box(points.astype(dtype)) == (x, y, x + w, y + h)
+
+
 @pytest.fixture(scope="module")
 def two_people(london_dev):
     with np.load(london_dev / "landmarks.npz") as data:
@@ -43,7 +55,7 @@ def two_people(london_dev):
 
 
 def _step(tracker, faces):
-    return tracker.update(faces, [normalize_landmarks(p) for p in faces])
+    return tracker.update([face_box(p) for p in faces], [normalize_landmarks(p) for p in faces])
 
 
 def test_two_faces_keep_their_ids_as_they_move_and_whatever_order_they_are_found_in(two_people):

@@ -183,7 +183,7 @@ def time_trackers(calls: int = 2000) -> dict:
         tracker = FaceTracker()
         started = time.perf_counter()
         for step in range(calls):
-            tracker.update([p + step % 7 for p in points], shapes)
+            tracker.update([face_box(p + step % 7) for p in points], shapes)
         result["ours_us"][faces] = round((time.perf_counter() - started) / calls * 1e6, 1)
     try:
         import norfair
@@ -203,7 +203,7 @@ def time_trackers(calls: int = 2000) -> dict:
                                   initialization_delay=0)
         started = time.perf_counter()
         for step in range(calls):
-            tracker.update([norfair.Detection(face_box(p + step % 7).reshape(2, 2), data=s)
+            tracker.update([norfair.Detection(np.reshape(face_box(p + step % 7), (2, 2)), data=s)
                             for p, s in zip(points, shapes)])
         result["norfair_us"][faces] = round((time.perf_counter() - started) / calls * 1e6, 1)
     return result
