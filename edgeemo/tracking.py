@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import float32, float64, njit
+from numba import float32, float64, njit, void
 from numba.types import UniTuple
 
 # A mesh further than this from both the face's last frame and its running shape is bent (MediaPipe following
@@ -112,7 +112,7 @@ class FaceTracker:
             track.velocity = tuple(VELOCITY_SMOOTHING * (new - old) / frames + (1 - VELOCITY_SMOOTHING) * v
                                    for new, old, v in zip(centres[j], track.centre, track.velocity))
             # The shape follows slowly: a few frames of a mesh bent by an occluding face do not become the track's.
-            track.shape += SHAPE_SMOOTHING * (shapes[j] - track.shape)
+            _follow(track.shape, shapes[j], SHAPE_SMOOTHING)
             track.centre, track.width, track.last_shape, track.missed = centres[j], widths[j], shapes[j], 0
             ids[j] = track.id
         matched = {i for i, _ in matches}
@@ -142,6 +142,14 @@ def _mean_distance(a, b):
     for k in range(a.shape[0]):
         total += math.sqrt((a[k, 0] - b[k, 0]) ** 2 + (a[k, 1] - b[k, 1]) ** 2)
     return total / a.shape[0]
+
+
+@njit([void(float64[:, ::1], t[:, :], float64) for t in (float32, float64)], cache=True)
+def _follow(running, shape, weight):
+    """running += weight * (shape - running), in place (as numpy's three calls, which cost more from cold caches)."""
+    for k in range(running.shape[0]):
+        for c in range(2):
+            running[k, c] += weight * (shape[k, c] - running[k, c])
 
 
 def assign(cost: np.ndarray | list[list[float]]) -> list[tuple[int, int]]:
