@@ -1,7 +1,9 @@
 """The streaming runtime: each frame encoded once, windows picked by time, one head call for six emotions.
 
 ``StreamingClassifier`` holds the bundle's fused pair (edgeemo.streaming_graphs) in two ONNX Runtime
-sessions; ``TimedWindow`` is one stream's (or face track's) buffer of encodings and capture times. Per frame:
+sessions, and encodes single frames with the encoder's compiled kernel where it gives ONNX Runtime's
+encodings (edgeemo.sparse_encoder); ``TimedWindow`` is one stream's (or face track's) buffer of encodings
+and capture times. Per frame:
 ``window.append(classifier.encode(face), at)``; then ``window.take()`` gives the P encodings nearest the
 times the trained window expects, or None with the reason in ``window.refused`` (still filling, or a frame
 missing by more than the tolerance), and ``classifier.classify(encodings)`` the six scores.
@@ -11,11 +13,15 @@ missing by more than the tolerance), and ``classifier.classify(encodings)`` the 
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from edgeemo.bundle import ModelBundle
 from edgeemo.classifier import EmotionClassifier, fuse
 from edgeemo.errors import EdgeemoError
+from edgeemo.face import face_template
+from edgeemo.sparse_encoder import SparseEncoder
 from edgeemo.streaming_graphs import ENCODER_INPUT, HEAD_INPUT
 from edgeemo.timebuffer import TimedBuffer
 
@@ -23,6 +29,11 @@ from edgeemo.timebuffer import TimedBuffer
 # nearer its own target than its neighbours', so the window keeps its order and its span within one step.
 TOLERANCE_STEPS = 0.5
 MAX_FPS = 240.0  # the buffer keeps one window's worth of frames up to this camera rate
+# The compiled encoder must give ONNX Runtime's encodings to this share of their largest magnitude (it sums in
+# another order: 1e-6 on real faces); else the frame encoder stays ONNX Runtime's.
+SPARSE_TOLERANCE = 1e-5
+
+log = logging.getLogger(__name__)
 
 
 class StreamingClassifier:
@@ -47,11 +58,33 @@ class StreamingClassifier:
                                                   providers=list(providers))
         self._frame = np.zeros((1, len(self.union), 2), np.float32)
         self.thresholds = bundle.thresholds
+        self.sparse = self._checked_sparse_encoder()  # one frame at a time, when it matches (edgeemo.sparse_encoder)
 
     def encode(self, face: np.ndarray) -> np.ndarray:
         """One frame's encoding float32 [E] from its normalised union landmarks [U, 2]."""
         self._frame[0] = face
+        if self.sparse is not None:
+            return self.sparse(self._frame)
         return self._encoder.run(None, {ENCODER_INPUT: self._frame})[0][0]
+
+    def _checked_sparse_encoder(self) -> SparseEncoder | None:
+        """The compiled encoder of this bundle's graph, if it gives ONNX Runtime's encodings of probe faces (the
+        canonical face moved about by a face mesh's jitter and more); else None, with a log line."""
+        sparse = SparseEncoder.load(self.bundle.streaming.encoder)
+        if sparse is None:
+            log.warning("%s: the streaming encoder's graph is not one the compiled encoder reads; frames are "
+                        "encoded by ONNX Runtime", self.bundle.bundle_id)
+            return None
+        rng = np.random.default_rng(0)
+        canonical = face_template().template[self.union].astype(np.float32)
+        faces = canonical + rng.normal(0.0, [[[0.002]], [[0.01]], [[0.03]]], (3, *canonical.shape)).astype(np.float32)
+        expected = self.encode_frames(faces)
+        worst = max(float(np.abs(sparse(face) - want).max()) for face, want in zip(faces, expected))
+        if worst > SPARSE_TOLERANCE * max(1.0, float(np.abs(expected).max())):
+            log.warning("%s: the compiled encoder differs from ONNX Runtime's by %.2g; frames are encoded by ONNX "
+                        "Runtime", self.bundle.bundle_id, worst)
+            return None
+        return sparse
 
     def encode_frames(self, faces: np.ndarray) -> np.ndarray:
         """Encodings [N, E] of N frames [N, U, 2] in one call (tests, benchmarks, offline use)."""

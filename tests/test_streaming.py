@@ -14,15 +14,17 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from edgeemo.bundle import load_bundle
+from edgeemo.bundle import MANIFEST, load_bundle, write_manifest
 from edgeemo.classifier import EmotionClassifier
 from edgeemo.errors import EdgeemoError
 from edgeemo.fuse import fuse_bundle, real_face_windows, write_pair
-from edgeemo.info import ABSOLUTE_BUNDLE
+from edgeemo.info import ABSOLUTE_BUNDLE, DEFAULT_BUNDLE
 from edgeemo.metrics import Metrics
 from edgeemo.serve import DEMO_CLIP, StreamProcessor
 from edgeemo.sources import VideoFileSource
-from edgeemo.streaming import StreamingClassifier, make_classifier
+from edgeemo.sparse_encoder import SparseEncoder
+from edgeemo.streaming import SPARSE_TOLERANCE, StreamingClassifier, make_classifier
+from edgeemo.streaming_graphs import ENCODER_OUTPUT
 from edgeemo.timebuffer import TimedBuffer
 from tests.onnx_bundles import make_linear_bundle
 from tests.serve_helpers import free_port
@@ -78,6 +80,39 @@ def test_pair_and_per_emotion_models_agree_on_real_face_windows(bundle):
         faces = window[:, union]
         expected = old.classify(np.ascontiguousarray(faces.transpose(0, 2, 1))).copy()
         np.testing.assert_allclose(new.classify(new.encode_frames(faces)), expected, atol=TOLERANCE, rtol=0)
+
+
+def test_frames_are_encoded_by_the_compiled_encoder_as_onnx_runtime_encodes_them(bundle):
+    for each in (bundle, load_bundle(DEFAULT_BUNDLE)):  # the uncalibrated and the calibrated encoder
+        classifier = StreamingClassifier(each)
+        assert classifier.sparse is not None  # the shipped bundle's frames are encoded by the kernel
+        union = each.landmarks_union
+        faces = real_face_windows(each.frames)[:, :, union].reshape(-1, len(union), 2)[::3]
+        expected = classifier.encode_frames(faces)  # batches: ONNX Runtime
+        got = np.stack([classifier.encode(face) for face in faces])
+        np.testing.assert_allclose(got, expected, atol=SPARSE_TOLERANCE * np.abs(expected).max(), rtol=0)
+
+
+def test_an_encoder_graph_the_kernel_does_not_reproduce_is_left_to_onnx_runtime(bundle, tmp_path, caplog):
+    import onnx
+    from onnx import helper, numpy_helper
+
+    copied = tmp_path / "bundle"
+    shutil.copytree(bundle.path, copied)
+    # The same initializers, one node more (the encoding doubled): the kernel reads the weights, not this node.
+    model = onnx.load(str(copied / bundle.streaming.encoder.name))
+    model.graph.node[-1].output[0] = "undoubled"
+    model.graph.initializer.append(numpy_helper.from_array(np.array(2.0, np.float32), "two"))
+    model.graph.node.append(helper.make_node("Mul", ["undoubled", "two"], [ENCODER_OUTPUT]))
+    onnx.save(model, str(copied / bundle.streaming.encoder.name))
+    write_manifest(copied, json.loads((copied / MANIFEST).read_text()))  # its new SHA-256
+    with caplog.at_level("WARNING", logger="edgeemo.streaming"):
+        classifier = StreamingClassifier(load_bundle(copied))
+    assert classifier.sparse is None and "encoded by ONNX Runtime" in caplog.text
+    face = real_face_windows(bundle.frames)[0, 0, bundle.landmarks_union]
+    np.testing.assert_allclose(classifier.encode(face), 2 * StreamingClassifier(bundle).encode_frames(face[None])[0],
+                               rtol=1e-6)
+    assert SparseEncoder.load(bundle.streaming.head) is None  # not an encoder graph at all
 
 
 def test_on_a_steady_30_fps_video_serve_gives_the_same_predictions_either_way(bundle, clip_frames):
