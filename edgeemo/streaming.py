@@ -14,6 +14,7 @@ missing by more than the tolerance), and ``classifier.classify(encodings)`` the 
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 
@@ -58,7 +59,8 @@ class StreamingClassifier:
                                                   providers=list(providers))
         self._frame = np.zeros((1, len(self.union), 2), np.float32)
         self.thresholds = bundle.thresholds
-        self.sparse = self._checked_sparse_encoder()  # one frame at a time, when it matches (edgeemo.sparse_encoder)
+        # One frame at a time: the compiled encoder where it matches and is the faster here (edgeemo.sparse_encoder).
+        self.sparse = self._checked_sparse_encoder()
 
     def encode(self, face: np.ndarray) -> np.ndarray:
         """One frame's encoding float32 [E] from its normalised union landmarks [U, 2]."""
@@ -67,9 +69,18 @@ class StreamingClassifier:
             return self.sparse(self._frame)
         return self._encoder.run(None, {ENCODER_INPUT: self._frame})[0][0]
 
+    @property
+    def frame_encoder(self) -> str:
+        """What encodes single frames: "compiled" or "onnxruntime"."""
+        return "onnxruntime" if self.sparse is None else "compiled"
+
     def _checked_sparse_encoder(self) -> SparseEncoder | None:
         """The compiled encoder of this bundle's graph, if it gives ONNX Runtime's encodings of probe faces (the
-        canonical face moved about by a face mesh's jitter and more); else None, with a log line."""
+        canonical face moved about by a face mesh's jitter and more), else None with a log line; and if it is the
+        faster of the two here, else None. Which is faster depends on the weights' size: skipping rows pays
+        while they stay in the caches between frames (the default bundle's 2.4 MB: 54 against 85 us), and
+        costs where they come from main memory, whose prefetching a gapped read defeats (the paper's sizes at
+        K = 128 and above: twice ONNX Runtime's time; edgeemo bench, 2026-12-06)."""
         sparse = SparseEncoder.load(self.bundle.streaming.encoder)
         if sparse is None:
             log.warning("%s: the streaming encoder's graph is not one the compiled encoder reads; frames are "
@@ -84,7 +95,12 @@ class StreamingClassifier:
             log.warning("%s: the compiled encoder differs from ONNX Runtime's by %.2g; frames are encoded by ONNX "
                         "Runtime", self.bundle.bundle_id, worst)
             return None
-        return sparse
+        self._frame[0] = faces[1]  # a face, for the features it zeroes
+        onnx_s, compiled_s = _faster([lambda: self._encoder.run(None, {ENCODER_INPUT: self._frame}),
+                                      lambda: sparse(self._frame)])
+        log.debug("%s: one frame's encoding %.0f us in ONNX Runtime, %.0f us compiled", self.bundle.bundle_id,
+                  onnx_s * 1e6, compiled_s * 1e6)
+        return sparse if compiled_s < onnx_s else None
 
     def encode_frames(self, faces: np.ndarray) -> np.ndarray:
         """Encodings [N, E] of N frames [N, U, 2] in one call (tests, benchmarks, offline use)."""
@@ -144,6 +160,17 @@ class TimedWindow:
     def span_s(self) -> float:
         """Seconds from the first to the last frame of the last window taken."""
         return float(self.picked[-1] - self.picked[0])
+
+
+def _faster(calls: list, rounds: int = 15) -> list[float]:
+    """Each call's median seconds over ``rounds`` turns, the calls alternated so that they share the moment."""
+    times: list[list[float]] = [[] for _ in calls]
+    for _ in range(rounds + 1):  # the first turn warms up and is not counted
+        for call, spent in zip(calls, times):
+            started = time.perf_counter()
+            call()
+            spent.append(time.perf_counter() - started)
+    return [float(np.median(spent[1:])) for spent in times]
 
 
 def make_classifier(bundle: ModelBundle, providers: tuple[str, ...] = ("CPUExecutionProvider",), threads: int = 1,
