@@ -132,10 +132,9 @@ class TimedWindow:
         self.refused: str | None = None  # why the last take() gave None
 
     def append(self, encoding: np.ndarray, at: float) -> None:
-        newest = self.buffer.newest_time
-        if newest is not None and at < newest:  # the clock went back (a source reopened): start a new window
+        if not self.buffer.push(encoding, at):  # the clock went back (a source reopened): start a new window
             self.buffer.clear()
-        self.buffer.append(encoding, at)
+            self.buffer.append(encoding, at)
 
     def clear(self) -> None:
         self.buffer.clear()

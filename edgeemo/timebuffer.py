@@ -19,24 +19,36 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import float32, float64, int64, njit, void
+from numba import boolean, float32, float64, int64, njit
 
 _DATA = float32[:, ::1]
 _TIMES = float64[::1]
 _STATE = int64[::1]
 
 
-@njit(void(_DATA, _TIMES, _STATE, float32[::1], float64), cache=True)
+@njit(boolean(_DATA, _TIMES, _STATE, float32[::1], float64), cache=True)
 def _append(data, times, state, encoding, at):
+    """Add one frame; False (nothing written) if ``at`` is before the newest frame's time."""
     if encoding.shape[0] != data.shape[1]:
         raise ValueError("TimedBuffer.append: encoding must have the buffer's width")
     capacity = data.shape[0]
     head = state[0]
+    if state[1] and at < times[(head - 1) % capacity]:
+        return False
     data[head, :] = encoding
     times[head] = at
     state[0] = head + 1 if head + 1 < capacity else 0
     if state[1] < capacity:
         state[1] += 1
+    return True
+
+
+@njit(boolean(_TIMES, _STATE, float64, float64), cache=True)
+def _covers(times, state, span, tolerance):
+    count, capacity = state[1], times.shape[0]
+    if not count:
+        return False
+    return times[(state[0] - count) % capacity] <= times[(state[0] - 1) % capacity] - span + tolerance
 
 
 @njit(float64(_DATA, _TIMES, _STATE, float64, float32[:, ::1], float64[::1]), cache=True)
@@ -98,10 +110,12 @@ class TimedBuffer:
 
     def append(self, encoding: np.ndarray, at: float) -> None:
         """Add one frame's encoding, float32 [E], captured at ``at`` seconds (not before the newest frame)."""
-        newest = self.newest_time
-        if newest is not None and at < newest:
-            raise ValueError(f"TimedBuffer.append: time {at} is before the newest frame's {newest}")
-        _append(self._data, self._times, self._state, encoding, float(at))
+        if not self.push(encoding, at):
+            raise ValueError(f"TimedBuffer.append: time {at} is before the newest frame's {self.newest_time}")
+
+    def push(self, encoding: np.ndarray, at: float) -> bool:
+        """``append``, but False instead of an error for a time before the newest frame's (nothing added)."""
+        return _append(self._data, self._times, self._state, encoding, float(at))
 
     def clear(self) -> None:
         self._state[:] = 0
@@ -109,9 +123,7 @@ class TimedBuffer:
     def covers(self, span_s: float, tolerance_s: float) -> bool:
         """Whether the frames held reach back ``span_s`` before the newest, within ``tolerance_s``: false
         while a window fills (after start, or after the face came back), and not an error then."""
-        if not self._state[1]:
-            return False
-        return self.oldest_time <= self.newest_time - span_s + tolerance_s
+        return _covers(self._times, self._state, float(span_s), float(tolerance_s))
 
     def window(self, step_s: float, out: np.ndarray, picked: np.ndarray) -> float:
         """Write the P = len(out) frames nearest the times ``step_s`` apart ending at the newest frame into

@@ -23,7 +23,7 @@ from edgeemo.metrics import Metrics
 from edgeemo.serve import DEMO_CLIP, StreamProcessor
 from edgeemo.sources import VideoFileSource
 from edgeemo.sparse_encoder import SparseEncoder
-from edgeemo.streaming import SPARSE_TOLERANCE, StreamingClassifier, make_classifier
+from edgeemo.streaming import SPARSE_TOLERANCE, StreamingClassifier, TimedWindow, make_classifier
 from edgeemo.streaming_graphs import ENCODER_OUTPUT
 from edgeemo.timebuffer import TimedBuffer
 from tests.onnx_bundles import make_linear_bundle
@@ -197,6 +197,15 @@ def test_the_buffer_picks_the_nearest_frame_and_reports_the_worst_error():
     with pytest.raises(ValueError, match="before the newest"):
         buffer.append(np.array([9], np.float32), 0.35)
     assert buffer.covers(0.4, 0.0) and not buffer.covers(0.5, 0.05)
+    assert not buffer.push(np.array([9], np.float32), 0.35) and len(buffer) == 5  # refused, nothing added
+
+
+def test_a_clock_that_goes_back_starts_a_new_window(bundle):
+    window = TimedWindow(bundle, 3)
+    for i in range(5):
+        window.append(np.full(3, i, np.float32), 10.0 + i / CLIP_FPS)
+    window.append(np.full(3, 9, np.float32), 1.0)  # a source reopened: its clock starts again
+    assert len(window.buffer) == 1 and window.buffer.newest_time == 1.0
 
 
 def test_an_old_bundle_without_the_pair_still_serves(bundle, tmp_path, clip_frames):
