@@ -171,7 +171,8 @@ class StreamProcessor:
             if face < 0:  # a bent mesh over a known face (edgeemo.tracking): that face is missed this frame
                 continue
             track = self.tracks.get(face) or self._start(face)
-            payload = track.found(points, box, face_normalized, frame.shape, captured_at, read_s, started, landmarks_s, at)
+            payload = track.found(points, box, face_normalized, frame.shape, captured_at, read_s, started,
+                                  landmarks_s, at)
             if payload is not None:
                 payloads.append(payload)
         return payloads

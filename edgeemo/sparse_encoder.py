@@ -72,7 +72,8 @@ class SparseEncoder:
         # Each chain of models of one shape ends in a Split (or an Identity, for one model) of flat_g<chain>
         # into features_<model>.
         members = {node.input[0][len("flat_"):]: [int(name[len("features_"):]) for name in node.output]
-                   for node in graph.node if node.op_type in ("Split", "Identity") and node.input[0].startswith("flat_g")}
+                   for node in graph.node
+                   if node.op_type in ("Split", "Identity") and node.input[0].startswith("flat_g")}
         try:
             parts: dict[int, tuple] = {}
             for chain, models in members.items():

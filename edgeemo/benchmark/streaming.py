@@ -84,8 +84,9 @@ def write(out: Path, result: dict, machine_line: str) -> list[Path]:
         "every frame's convolution and LSTM input projection recomputed for each window it is in). streaming: "
         "`StreamingClassifier.encode` of the new frame + `classify` of the window of cached encodings (the "
         "head's session, and the encoder's or its compiled kernel, whichever the classifier found the faster "
-        "when it loaded: the frame encoder column; edgeemo.sparse_encoder). Graphs: {result['graphs']}; untrained weights except the default bundle. MediaPipe's face "
-        f"mesh in the same run: {mediapipe:.3f} ms per frame (median).",
+        "when it loaded: the frame encoder column; edgeemo.sparse_encoder). "
+        f"Graphs: {result['graphs']}; untrained weights except the default bundle. MediaPipe's face mesh in the "
+        f"same run: {mediapipe:.3f} ms per frame (median).",
         "",
         "| bundle | old median ms | old p99 ms | streaming median ms | streaming p99 ms | frame encoder | encoder ms | "
         "head ms | speed-up | streaming / MediaPipe | parity |",
@@ -95,7 +96,8 @@ def write(out: Path, result: dict, machine_line: str) -> list[Path]:
         lines.append(
             f"| {row['name']} | {row['old']['median_ms']:.3f} | {row['old']['p99_ms']:.3f} | "
             f"{row['streaming']['median_ms']:.3f} | {row['streaming']['p99_ms']:.3f} | "
-            f"{row.get('frame_encoder', 'onnxruntime')} | {row['encoder']['median_ms']:.3f} | {row['head']['median_ms']:.3f} | {row['speedup']:.1f} x | "
+            f"{row.get('frame_encoder', 'onnxruntime')} | {row['encoder']['median_ms']:.3f} | "
+            f"{row['head']['median_ms']:.3f} | {row['speedup']:.1f} x | "
             f"{row['streaming']['median_ms'] / mediapipe:.3f} | {row['parity_max_abs_difference']:.1e} |")
     lines += ["", "parity: the largest |pair - six models| over the real-face windows `edgeemo fuse` checks "
               "(London dev neutral -> smiling onsets, holds and offsets).", ""]
