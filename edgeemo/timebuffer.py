@@ -104,10 +104,6 @@ class TimedBuffer:
     def newest_time(self) -> float | None:
         return float(self._times[(self._state[0] - 1) % self.capacity]) if self._state[1] else None
 
-    @property
-    def oldest_time(self) -> float | None:
-        return float(self._times[(self._state[0] - self._state[1]) % self.capacity]) if self._state[1] else None
-
     def append(self, encoding: np.ndarray, at: float) -> None:
         """Add one frame's encoding, float32 [E], captured at ``at`` seconds (not before the newest frame)."""
         if not self.push(encoding, at):
