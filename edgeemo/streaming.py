@@ -36,6 +36,10 @@ SPARSE_TOLERANCE = 1e-5
 
 log = logging.getLogger(__name__)
 
+# Each encoder file's checked kernel (or None) by file, content and session options: serve's streams each load
+# a classifier, and share one kernel (it holds no state) instead of each checking, timing and holding its own.
+_SPARSE_ENCODERS: dict[tuple, SparseEncoder | None] = {}
+
 
 class StreamingClassifier:
     """The fused pair of a bundle. Not thread-safe: one per thread, as EmotionClassifier."""
@@ -60,7 +64,11 @@ class StreamingClassifier:
         self._frame = np.zeros((1, len(self.union), 2), np.float32)
         self.thresholds = bundle.thresholds
         # One frame at a time: the compiled encoder where it matches and is the faster here (edgeemo.sparse_encoder).
-        self.sparse = self._checked_sparse_encoder()
+        key = (str(bundle.streaming.encoder), bundle.manifest["streaming"]["encoder"]["sha256"], tuple(providers),
+               threads)
+        if key not in _SPARSE_ENCODERS:
+            _SPARSE_ENCODERS[key] = self._checked_sparse_encoder()
+        self.sparse = _SPARSE_ENCODERS[key]
 
     def encode(self, face: np.ndarray) -> np.ndarray:
         """One frame's encoding float32 [E] from its normalised union landmarks [U, 2]."""

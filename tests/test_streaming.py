@@ -93,6 +93,7 @@ def test_frames_are_encoded_by_the_compiled_encoder_as_onnx_runtime_encodes_them
         # Whichever encodes single frames (the faster, timed at load: not asserted here), it gives these encodings.
         np.testing.assert_allclose(np.stack([classifier.encode(face) for face in faces]), expected, atol=tolerance,
                                    rtol=0)
+        assert StreamingClassifier(each).sparse is classifier.sparse  # one kernel (or none) for every stream
 
 
 def test_an_encoder_graph_the_kernel_does_not_reproduce_is_left_to_onnx_runtime(bundle, tmp_path, caplog):

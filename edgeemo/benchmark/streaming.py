@@ -96,7 +96,7 @@ def write(out: Path, result: dict, machine_line: str) -> list[Path]:
         lines.append(
             f"| {row['name']} | {row['old']['median_ms']:.3f} | {row['old']['p99_ms']:.3f} | "
             f"{row['streaming']['median_ms']:.3f} | {row['streaming']['p99_ms']:.3f} | "
-            f"{row.get('frame_encoder', 'onnxruntime')} | {row['encoder']['median_ms']:.3f} | "
+            f"{row['frame_encoder']} | {row['encoder']['median_ms']:.3f} | "
             f"{row['head']['median_ms']:.3f} | {row['speedup']:.1f} x | "
             f"{row['streaming']['median_ms'] / mediapipe:.3f} | {row['parity_max_abs_difference']:.1e} |")
     lines += ["", "parity: the largest |pair - six models| over the real-face windows `edgeemo fuse` checks "
