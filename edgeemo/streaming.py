@@ -1,9 +1,9 @@
 """The streaming runtime: each frame encoded once, windows picked by time, one head call for six emotions.
 
 ``StreamingClassifier`` holds the bundle's fused pair (edgeemo.streaming_graphs) in two ONNX Runtime
-sessions, and encodes single frames with the encoder's compiled kernel where it gives ONNX Runtime's
-encodings (edgeemo.sparse_encoder); ``TimedWindow`` is one stream's (or face track's) buffer of encodings
-and capture times. Per frame:
+sessions, and runs single frames and windows through the graphs' compiled kernels where they give ONNX
+Runtime's results (edgeemo.sparse_encoder, edgeemo.compiled_head); ``TimedWindow`` is one stream's (or face
+track's) buffer of encodings and capture times. Per frame:
 ``window.append(classifier.encode(face), at)``; then ``window.take()`` gives the P encodings nearest the
 times the trained window expects, or None with the reason in ``window.refused`` (still filling, or a frame
 missing by more than the tolerance), and ``classifier.classify(encodings)`` the six scores.
@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from edgeemo.bundle import ModelBundle
+from edgeemo.compiled_head import HeadKernel
 from edgeemo.classifier import EmotionClassifier, fuse
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import face_template
@@ -33,12 +34,15 @@ MAX_FPS = 240.0  # the buffer keeps one window's worth of frames up to this came
 # The compiled encoder must give ONNX Runtime's encodings to this share of their largest magnitude (it sums in
 # another order: 1e-6 on real faces); else the frame encoder stays ONNX Runtime's.
 SPARSE_TOLERANCE = 1e-5
+# The compiled head must give ONNX Runtime's scores (probabilities) to this (2e-7 on real faces); else ONNX
+# Runtime's head classifies.
+HEAD_TOLERANCE = 1e-5
 
 log = logging.getLogger(__name__)
 
-# Each encoder file's checked kernel (or None) by file, content and session options: serve's streams each load
-# a classifier, and share one kernel (it holds no state) instead of each checking, timing and holding its own.
-_SPARSE_ENCODERS: dict[tuple, SparseEncoder | None] = {}
+# Each graph's checked kernel (or None) by role, file, content and session options: serve's streams each load a
+# classifier, and share one kernel (it holds no state) instead of each checking, timing and holding its own.
+_KERNELS: dict[tuple, SparseEncoder | HeadKernel | None] = {}
 
 
 class StreamingClassifier:
@@ -63,12 +67,13 @@ class StreamingClassifier:
                                                   providers=list(providers))
         self._frame = np.zeros((1, len(self.union), 2), np.float32)
         self.thresholds = bundle.thresholds
-        # One frame at a time: the compiled encoder where it matches and is the faster here (edgeemo.sparse_encoder).
-        key = (str(bundle.streaming.encoder), bundle.manifest["streaming"]["encoder"]["sha256"], tuple(providers),
-               threads)
-        if key not in _SPARSE_ENCODERS:
-            _SPARSE_ENCODERS[key] = self._checked_sparse_encoder()
-        self.sparse = _SPARSE_ENCODERS[key]
+        # One frame, one window at a time: the compiled kernels where they match and are the faster here.
+        files = bundle.manifest["streaming"]
+        for role, checked in (("encoder", self._checked_sparse_encoder), ("head", self._checked_head_kernel)):
+            key = (role, str(getattr(bundle.streaming, role)), files[role]["sha256"], tuple(providers), threads)
+            if key not in _KERNELS:
+                _KERNELS[key] = checked()
+            setattr(self, "sparse" if role == "encoder" else "compiled_head", _KERNELS[key])
 
     def encode(self, face: np.ndarray) -> np.ndarray:
         """One frame's encoding float32 [E] from its normalised union landmarks [U, 2]."""
@@ -82,6 +87,18 @@ class StreamingClassifier:
         """What encodes single frames: "compiled" or "onnxruntime"."""
         return "onnxruntime" if self.sparse is None else "compiled"
 
+    @property
+    def window_head(self) -> str:
+        """What classifies single windows: "compiled" or "onnxruntime"."""
+        return "onnxruntime" if self.compiled_head is None else "compiled"
+
+    def _probe_faces(self, frames: int) -> np.ndarray:
+        """Three sequences [3, frames, U, 2] of the canonical face moved about by a face mesh's jitter and more."""
+        rng = np.random.default_rng(0)
+        canonical = face_template().template[self.union].astype(np.float32)
+        scale = np.array([0.002, 0.01, 0.03])[:, None, None, None]
+        return canonical + rng.normal(0.0, scale, (3, frames, *canonical.shape)).astype(np.float32)
+
     def _checked_sparse_encoder(self) -> SparseEncoder | None:
         """The compiled encoder of this bundle's graph, if it gives ONNX Runtime's encodings of probe faces (the
         canonical face moved about by a face mesh's jitter and more), else None with a log line; and if it is the
@@ -94,12 +111,10 @@ class StreamingClassifier:
             log.warning("%s: the streaming encoder's graph is not one the compiled encoder reads; frames are "
                         "encoded by ONNX Runtime", self.bundle.bundle_id)
             return None
-        rng = np.random.default_rng(0)
-        canonical = face_template().template[self.union].astype(np.float32)
-        faces = canonical + rng.normal(0.0, [[[0.002]], [[0.01]], [[0.03]]], (3, *canonical.shape)).astype(np.float32)
+        faces = self._probe_faces(1)[:, 0]
         expected = self.encode_frames(faces)
         worst = max(float(np.abs(sparse(face) - want).max()) for face, want in zip(faces, expected))
-        if worst > SPARSE_TOLERANCE * max(1.0, float(np.abs(expected).max())):
+        if not worst <= SPARSE_TOLERANCE * max(1.0, float(np.abs(expected).max())):
             log.warning("%s: the compiled encoder differs from ONNX Runtime's by %.2g; frames are encoded by ONNX "
                         "Runtime", self.bundle.bundle_id, worst)
             return None
@@ -110,12 +125,36 @@ class StreamingClassifier:
                   onnx_s * 1e6, compiled_s * 1e6)
         return sparse if compiled_s < onnx_s else None
 
+    def _checked_head_kernel(self) -> HeadKernel | None:
+        """The compiled head of this bundle's graph, if it gives ONNX Runtime's scores of probe windows and is
+        the faster of the two here, else None (with a log line if it differs)."""
+        kernel = HeadKernel.load(self.bundle.streaming.head)
+        if kernel is None:
+            log.warning("%s: the streaming head's graph is not one the compiled head reads; windows are "
+                        "classified by ONNX Runtime", self.bundle.bundle_id)
+            return None
+        windows = self._probe_faces(self.bundle.frames)
+        encodings = self.encode_frames(windows.reshape(-1, *windows.shape[2:])).reshape(len(windows), -1, self.width)
+        expected = self._head.run(None, {HEAD_INPUT: encodings})[0]
+        worst = max(float(np.abs(kernel(window) - want).max()) for window, want in zip(encodings, expected))
+        if not worst <= HEAD_TOLERANCE:
+            log.warning("%s: the compiled head differs from ONNX Runtime's by %.2g; windows are classified by ONNX "
+                        "Runtime", self.bundle.bundle_id, worst)
+            return None
+        window = encodings[1][None]
+        onnx_s, compiled_s = _faster([lambda: self._head.run(None, {HEAD_INPUT: window}), lambda: kernel(window[0])])
+        log.debug("%s: one window's scores %.0f us in ONNX Runtime, %.0f us compiled", self.bundle.bundle_id,
+                  onnx_s * 1e6, compiled_s * 1e6)
+        return kernel if compiled_s < onnx_s else None
+
     def encode_frames(self, faces: np.ndarray) -> np.ndarray:
         """Encodings [N, E] of N frames [N, U, 2] in one call (tests, benchmarks, offline use)."""
         return self._encoder.run(None, {ENCODER_INPUT: np.ascontiguousarray(faces, np.float32)})[0]
 
     def classify(self, encodings: np.ndarray) -> np.ndarray:
         """Scores [6] (probability of each emotion) for one window of encodings [P, E]."""
+        if self.compiled_head is not None:
+            return self.compiled_head(encodings)
         return self._head.run(None, {HEAD_INPUT: encodings[None]})[0][0]
 
     def classify_window(self, window: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from edgeemo.bundle import MANIFEST, load_bundle, write_manifest
 from edgeemo.classifier import EmotionClassifier
+from edgeemo.compiled_head import HeadKernel
 from edgeemo.errors import EdgeemoError
 from edgeemo.fuse import fuse_bundle, real_face_windows, write_pair
 from edgeemo.info import ABSOLUTE_BUNDLE, DEFAULT_BUNDLE
@@ -23,8 +24,8 @@ from edgeemo.metrics import Metrics
 from edgeemo.serve import DEMO_CLIP, StreamProcessor
 from edgeemo.sources import VideoFileSource
 from edgeemo.sparse_encoder import SparseEncoder
-from edgeemo.streaming import SPARSE_TOLERANCE, StreamingClassifier, TimedWindow, make_classifier
-from edgeemo.streaming_graphs import ENCODER_OUTPUT
+from edgeemo.streaming import HEAD_TOLERANCE, SPARSE_TOLERANCE, StreamingClassifier, TimedWindow, make_classifier
+from edgeemo.streaming_graphs import ENCODER_OUTPUT, HEAD_INPUT, HEAD_OUTPUT
 from edgeemo.timebuffer import TimedBuffer
 from tests.onnx_bundles import make_linear_bundle
 from tests.serve_helpers import free_port
@@ -116,6 +117,50 @@ def test_an_encoder_graph_the_kernel_does_not_reproduce_is_left_to_onnx_runtime(
     np.testing.assert_allclose(classifier.encode(face), 2 * StreamingClassifier(bundle).encode_frames(face[None])[0],
                                rtol=1e-6)
     assert SparseEncoder.load(bundle.streaming.head) is None  # not an encoder graph at all
+
+
+def test_windows_are_classified_by_the_compiled_head_as_onnx_runtime_classifies_them(bundle):
+    for each in (bundle, load_bundle(DEFAULT_BUNDLE)):  # the uncalibrated and the calibrated head
+        classifier, kernel = StreamingClassifier(each), HeadKernel.load(each.streaming.head)
+        windows = real_face_windows(each.frames)[:, :, each.landmarks_union]
+        encodings = classifier.encode_frames(windows.reshape(-1, *windows.shape[2:])).reshape(
+            len(windows), each.frames, -1)
+        expected = classifier._head.run(None, {HEAD_INPUT: encodings})[0]  # batches: ONNX Runtime
+        got = np.stack([kernel(window) for window in encodings])
+        np.testing.assert_allclose(got, expected, atol=HEAD_TOLERANCE, rtol=0)
+        assert np.ptp(expected, axis=0).max() > 0.1  # windows that move the scores, not one answer throughout
+        # Whichever classifies single windows (the faster, timed at load: not asserted here), it gives these scores.
+        np.testing.assert_allclose(np.stack([classifier.classify(window) for window in encodings]), expected,
+                                   atol=HEAD_TOLERANCE, rtol=0)
+        assert StreamingClassifier(each).compiled_head is classifier.compiled_head  # one kernel for every stream
+        # A broken frame (NaN) gives NaN scores, as ONNX Runtime's head does, not plausible ones.
+        broken = encodings[0].copy()
+        broken[3, 5] = np.nan
+        assert np.isnan(classifier._head.run(None, {HEAD_INPUT: broken[None]})[0]).all()
+        assert np.isnan(kernel(broken)).all()
+
+
+def test_a_head_graph_the_kernel_does_not_reproduce_is_left_to_onnx_runtime(bundle, tmp_path, caplog):
+    import onnx
+    from onnx import helper, numpy_helper
+
+    copied = tmp_path / "bundle"
+    shutil.copytree(bundle.path, copied)
+    # The same initializers, one node more (the scores halved): the kernel reads the weights, not this node.
+    model = onnx.load(str(copied / bundle.streaming.head.name))
+    model.graph.node[-1].output[0] = "whole"
+    model.graph.initializer.append(numpy_helper.from_array(np.array(0.5, np.float32), "half"))
+    model.graph.node.append(helper.make_node("Mul", ["whole", "half"], [HEAD_OUTPUT]))
+    onnx.save(model, str(copied / bundle.streaming.head.name))
+    write_manifest(copied, json.loads((copied / MANIFEST).read_text()))  # its new SHA-256
+    with caplog.at_level("WARNING", logger="edgeemo.streaming"):
+        classifier = StreamingClassifier(load_bundle(copied))
+    assert classifier.compiled_head is None and "classified by ONNX Runtime" in caplog.text
+    window = real_face_windows(bundle.frames)[0][:, bundle.landmarks_union]
+    original = StreamingClassifier(bundle)
+    np.testing.assert_allclose(classifier.classify(classifier.encode_frames(window)),
+                               0.5 * original.classify(original.encode_frames(window)), atol=HEAD_TOLERANCE)
+    assert HeadKernel.load(bundle.streaming.encoder) is None  # not a head graph at all
 
 
 def test_on_a_steady_30_fps_video_serve_gives_the_same_predictions_either_way(bundle, clip_frames):
