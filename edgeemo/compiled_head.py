@@ -5,12 +5,14 @@ an ONNX Runtime session call for the head (41 nodes, six LSTM kernels, the alloc
 prediction against 89 us warm; this kernel takes 75-79 us there and 45 us warm (2026-12-06,
 docs/streaming.md#the-head-compiled). It reads the head graph's own initializers (``HeadKernel.load``), and
 ``StreamingClassifier`` uses it only where it gives ONNX Runtime's scores on probe windows and is the faster
-of the two, timed when it loads; batches of windows (tests, benchmarks, explanations) still run in ONNX Runtime.
+of the two, timed when it loads; batches of windows (``StreamingClassifier.classify_windows``) run in ONNX
+Runtime.
 
 The LSTM gates take tanh as ONNX Runtime's MLAS computes it, the rational approximation clamped to [-9, 9]
-(also Eigen's and XLA's; at most 3e-7 from tanh), and the logistic function from it: (1 + tanh(x/2)) / 2. Numba's ``error_model="numpy"`` lets the division vectorise (the default checks it for zero, one element
-at a time: 36 against 6 us for a window's activations); the comparisons leave NaN through, as ONNX Runtime
-does, so a broken frame gives NaN scores rather than plausible ones.
+(also Eigen's and XLA's; at most 3e-7 from tanh), and the logistic function from it: (1 + tanh(x/2)) / 2.
+Numba's ``error_model="numpy"`` lets the division vectorise (the default checks it for zero, one element at a
+time: 36 against 6 us for a window's activations); the comparisons leave NaN through, as ONNX Runtime does, so
+a broken frame gives NaN scores rather than plausible ones.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def _encode(flat, index, conv_w, conv_b, proj, proj_b, models, out):
     # PREFETCH_ROWS ahead of its use.
     width = proj.shape[1]
     values = np.empty(proj.shape[0] * width, np.float32)
-    rows = np.empty(proj.shape[0] * width, np.int64)  # position * width + filter
+    rows = np.empty(proj.shape[0] * width, np.int32)  # position * width + filter
     ends = np.empty(models.shape[0], np.int64)
     kept = 0
     for m in range(models.shape[0]):

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from edgeemo.bundle import ModelBundle
-from edgeemo.compiled_head import HeadKernel
 from edgeemo.classifier import EmotionClassifier, fuse
+from edgeemo.compiled_head import HeadKernel
 from edgeemo.errors import EdgeemoError
 from edgeemo.face import face_template
 from edgeemo.sparse_encoder import SparseEncoder
@@ -42,7 +43,8 @@ log = logging.getLogger(__name__)
 
 # Each graph's checked kernel (or None) by role, file, content and session options: serve's streams each load a
 # classifier, and share one kernel (it holds no state) instead of each checking, timing and holding its own.
-_KERNELS: dict[tuple, SparseEncoder | HeadKernel | None] = {}
+Kernel = SparseEncoder | HeadKernel
+_KERNELS: dict[tuple, Kernel | None] = {}
 
 
 class StreamingClassifier:
@@ -68,29 +70,74 @@ class StreamingClassifier:
         self._frame = np.zeros((1, len(self.union), 2), np.float32)
         self.thresholds = bundle.thresholds
         # One frame, one window at a time: the compiled kernels where they match and are the faster here.
-        files = bundle.manifest["streaming"]
-        for role, checked in (("encoder", self._checked_sparse_encoder), ("head", self._checked_head_kernel)):
-            key = (role, str(getattr(bundle.streaming, role)), files[role]["sha256"], tuple(providers), threads)
-            if key not in _KERNELS:
-                _KERNELS[key] = checked()
-            setattr(self, "sparse" if role == "encoder" else "compiled_head", _KERNELS[key])
+        self.compiled_encoder = self._shared_kernel("encoder", self._checked_encoder_kernel, providers, threads)
+        self.compiled_head = self._shared_kernel("head", self._checked_head_kernel, providers, threads)
 
     def encode(self, face: np.ndarray) -> np.ndarray:
         """One frame's encoding float32 [E] from its normalised union landmarks [U, 2]."""
         self._frame[0] = face
-        if self.sparse is not None:
-            return self.sparse(self._frame)
+        if self.compiled_encoder is not None:
+            return self.compiled_encoder(self._frame)
         return self._encoder.run(None, {ENCODER_INPUT: self._frame})[0][0]
 
     @property
     def frame_encoder(self) -> str:
         """What encodes single frames: "compiled" or "onnxruntime"."""
-        return "onnxruntime" if self.sparse is None else "compiled"
+        return "onnxruntime" if self.compiled_encoder is None else "compiled"
 
     @property
     def window_head(self) -> str:
         """What classifies single windows: "compiled" or "onnxruntime"."""
         return "onnxruntime" if self.compiled_head is None else "compiled"
+
+    def _shared_kernel(self, role: str, checked: Callable[[], Kernel | None], providers: tuple[str, ...],
+                       threads: int) -> Kernel | None:
+        """The kernel ``checked()`` accepts for the pair's ``role`` graph, checked once per graph file and options."""
+        key = (role, str(getattr(self.bundle.streaming, role)), self.bundle.manifest["streaming"][role]["sha256"],
+               tuple(providers), threads)
+        if key not in _KERNELS:
+            _KERNELS[key] = checked()
+        return _KERNELS[key]
+
+    def _checked_encoder_kernel(self) -> SparseEncoder | None:
+        """The compiled encoder of this bundle's graph (edgeemo.sparse_encoder) if ``_accepted``. Which is faster
+        depends on the weights' size: skipping rows pays while they stay in the caches between frames (the
+        default bundle's 2.4 MB: 46 against 85 us), and can cost where they come from main memory (the paper's
+        sizes from K = 234 in edgeemo bench's record of 2026-12-06 14:57)."""
+        faces = self._probe_faces(1)[:, 0]
+        expected = self.encode_frames(faces)
+        return self._accepted("encoder", SparseEncoder.load(self.bundle.streaming.encoder), faces, expected,
+                              SPARSE_TOLERANCE * max(1.0, float(np.abs(expected).max())),
+                              lambda face: self._encoder.run(None, {ENCODER_INPUT: face[None]}))
+
+    def _checked_head_kernel(self) -> HeadKernel | None:
+        """The compiled head of this bundle's graph (edgeemo.compiled_head) if ``_accepted``."""
+        windows = self._probe_faces(self.bundle.frames)
+        encodings = self.encode_frames(windows.reshape(-1, *windows.shape[2:])).reshape(len(windows), -1, self.width)
+        return self._accepted("head", HeadKernel.load(self.bundle.streaming.head), encodings,
+                              self.classify_windows(encodings), HEAD_TOLERANCE,
+                              lambda window: self._head.run(None, {HEAD_INPUT: window[None]}))
+
+    def _accepted(self, role: str, kernel: Kernel | None, inputs: np.ndarray, expected: np.ndarray, tolerance: float,
+                  onnx_call: Callable[[np.ndarray], object]) -> Kernel | None:
+        """``kernel`` if it gives ONNX Runtime's results (``expected``) for probe ``inputs`` within ``tolerance``,
+        and runs one of them faster than ``onnx_call`` does here (15 alternated turns); else None, with a log
+        line where it cannot read the graph or differs."""
+        fallback = {"encoder": "frames are encoded", "head": "windows are classified"}[role] + " by ONNX Runtime"
+        if kernel is None:
+            log.warning("%s: the streaming %s's graph is not one its compiled kernel reads; %s", self.bundle.bundle_id,
+                        role, fallback)
+            return None
+        worst = max(float(np.abs(kernel(one) - want).max()) for one, want in zip(inputs, expected))
+        if not worst <= tolerance:
+            log.warning("%s: the compiled %s differs from ONNX Runtime's by %.2g; %s", self.bundle.bundle_id, role,
+                        worst, fallback)
+            return None
+        probe = inputs[1]  # the middle jitter: for the encoder, a face, with the features it zeroes
+        onnx_s, compiled_s = _faster([lambda: onnx_call(probe), lambda: kernel(probe)])
+        log.debug("%s: the %s %.0f us in ONNX Runtime, %.0f us compiled", self.bundle.bundle_id, role, onnx_s * 1e6,
+                  compiled_s * 1e6)
+        return kernel if compiled_s < onnx_s else None
 
     def _probe_faces(self, frames: int) -> np.ndarray:
         """Three sequences [3, frames, U, 2] of the canonical face moved about by a face mesh's jitter and more."""
@@ -99,57 +146,13 @@ class StreamingClassifier:
         scale = np.array([0.002, 0.01, 0.03])[:, None, None, None]
         return canonical + rng.normal(0.0, scale, (3, frames, *canonical.shape)).astype(np.float32)
 
-    def _checked_sparse_encoder(self) -> SparseEncoder | None:
-        """The compiled encoder of this bundle's graph, if it gives ONNX Runtime's encodings of probe faces (the
-        canonical face moved about by a face mesh's jitter and more), else None with a log line; and if it is the
-        faster of the two here, else None. Which is faster depends on the weights' size: skipping rows pays
-        while they stay in the caches between frames (the default bundle's 2.4 MB: 54 against 85 us), and
-        costs where they come from main memory, whose prefetching a gapped read defeats (the paper's sizes at
-        K = 128 and above: twice ONNX Runtime's time; edgeemo bench, 2026-12-06)."""
-        sparse = SparseEncoder.load(self.bundle.streaming.encoder)
-        if sparse is None:
-            log.warning("%s: the streaming encoder's graph is not one the compiled encoder reads; frames are "
-                        "encoded by ONNX Runtime", self.bundle.bundle_id)
-            return None
-        faces = self._probe_faces(1)[:, 0]
-        expected = self.encode_frames(faces)
-        worst = max(float(np.abs(sparse(face) - want).max()) for face, want in zip(faces, expected))
-        if not worst <= SPARSE_TOLERANCE * max(1.0, float(np.abs(expected).max())):
-            log.warning("%s: the compiled encoder differs from ONNX Runtime's by %.2g; frames are encoded by ONNX "
-                        "Runtime", self.bundle.bundle_id, worst)
-            return None
-        self._frame[0] = faces[1]  # a face, for the features it zeroes
-        onnx_s, compiled_s = _faster([lambda: self._encoder.run(None, {ENCODER_INPUT: self._frame}),
-                                      lambda: sparse(self._frame)])
-        log.debug("%s: one frame's encoding %.0f us in ONNX Runtime, %.0f us compiled", self.bundle.bundle_id,
-                  onnx_s * 1e6, compiled_s * 1e6)
-        return sparse if compiled_s < onnx_s else None
-
-    def _checked_head_kernel(self) -> HeadKernel | None:
-        """The compiled head of this bundle's graph, if it gives ONNX Runtime's scores of probe windows and is
-        the faster of the two here, else None (with a log line if it differs)."""
-        kernel = HeadKernel.load(self.bundle.streaming.head)
-        if kernel is None:
-            log.warning("%s: the streaming head's graph is not one the compiled head reads; windows are "
-                        "classified by ONNX Runtime", self.bundle.bundle_id)
-            return None
-        windows = self._probe_faces(self.bundle.frames)
-        encodings = self.encode_frames(windows.reshape(-1, *windows.shape[2:])).reshape(len(windows), -1, self.width)
-        expected = self._head.run(None, {HEAD_INPUT: encodings})[0]
-        worst = max(float(np.abs(kernel(window) - want).max()) for window, want in zip(encodings, expected))
-        if not worst <= HEAD_TOLERANCE:
-            log.warning("%s: the compiled head differs from ONNX Runtime's by %.2g; windows are classified by ONNX "
-                        "Runtime", self.bundle.bundle_id, worst)
-            return None
-        window = encodings[1][None]
-        onnx_s, compiled_s = _faster([lambda: self._head.run(None, {HEAD_INPUT: window}), lambda: kernel(window[0])])
-        log.debug("%s: one window's scores %.0f us in ONNX Runtime, %.0f us compiled", self.bundle.bundle_id,
-                  onnx_s * 1e6, compiled_s * 1e6)
-        return kernel if compiled_s < onnx_s else None
-
     def encode_frames(self, faces: np.ndarray) -> np.ndarray:
         """Encodings [N, E] of N frames [N, U, 2] in one call (tests, benchmarks, offline use)."""
         return self._encoder.run(None, {ENCODER_INPUT: np.ascontiguousarray(faces, np.float32)})[0]
+
+    def classify_windows(self, encodings: np.ndarray) -> np.ndarray:
+        """Scores [B, 6] of B windows of encodings [B, P, E] in one ONNX Runtime call (tests, the kernel's check)."""
+        return self._head.run(None, {HEAD_INPUT: np.ascontiguousarray(encodings, np.float32)})[0]
 
     def classify(self, encodings: np.ndarray) -> np.ndarray:
         """Scores [6] (probability of each emotion) for one window of encodings [P, E]."""

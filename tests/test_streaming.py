@@ -25,7 +25,7 @@ from edgeemo.serve import DEMO_CLIP, StreamProcessor
 from edgeemo.sources import VideoFileSource
 from edgeemo.sparse_encoder import SparseEncoder
 from edgeemo.streaming import HEAD_TOLERANCE, SPARSE_TOLERANCE, StreamingClassifier, TimedWindow, make_classifier
-from edgeemo.streaming_graphs import ENCODER_OUTPUT, HEAD_INPUT, HEAD_OUTPUT
+from edgeemo.streaming_graphs import ENCODER_OUTPUT, HEAD_OUTPUT
 from edgeemo.timebuffer import TimedBuffer
 from tests.onnx_bundles import make_linear_bundle
 from tests.serve_helpers import free_port
@@ -94,7 +94,8 @@ def test_frames_are_encoded_by_the_compiled_encoder_as_onnx_runtime_encodes_them
         # Whichever encodes single frames (the faster, timed at load: not asserted here), it gives these encodings.
         np.testing.assert_allclose(np.stack([classifier.encode(face) for face in faces]), expected, atol=tolerance,
                                    rtol=0)
-        assert StreamingClassifier(each).sparse is classifier.sparse  # one kernel (or none) for every stream
+        # One kernel (or none) for every stream.
+        assert StreamingClassifier(each).compiled_encoder is classifier.compiled_encoder
 
 
 def test_an_encoder_graph_the_kernel_does_not_reproduce_is_left_to_onnx_runtime(bundle, tmp_path, caplog):
@@ -112,7 +113,7 @@ def test_an_encoder_graph_the_kernel_does_not_reproduce_is_left_to_onnx_runtime(
     write_manifest(copied, json.loads((copied / MANIFEST).read_text()))  # its new SHA-256
     with caplog.at_level("WARNING", logger="edgeemo.streaming"):
         classifier = StreamingClassifier(load_bundle(copied))
-    assert classifier.sparse is None and "encoded by ONNX Runtime" in caplog.text
+    assert classifier.compiled_encoder is None and "encoded by ONNX Runtime" in caplog.text
     face = real_face_windows(bundle.frames)[0, 0, bundle.landmarks_union]
     np.testing.assert_allclose(classifier.encode(face), 2 * StreamingClassifier(bundle).encode_frames(face[None])[0],
                                rtol=1e-6)
@@ -125,7 +126,7 @@ def test_windows_are_classified_by_the_compiled_head_as_onnx_runtime_classifies_
         windows = real_face_windows(each.frames)[:, :, each.landmarks_union]
         encodings = classifier.encode_frames(windows.reshape(-1, *windows.shape[2:])).reshape(
             len(windows), each.frames, -1)
-        expected = classifier._head.run(None, {HEAD_INPUT: encodings})[0]  # batches: ONNX Runtime
+        expected = classifier.classify_windows(encodings)  # batches: ONNX Runtime
         got = np.stack([kernel(window) for window in encodings])
         np.testing.assert_allclose(got, expected, atol=HEAD_TOLERANCE, rtol=0)
         assert np.ptp(expected, axis=0).max() > 0.1  # windows that move the scores, not one answer throughout
@@ -136,7 +137,7 @@ def test_windows_are_classified_by_the_compiled_head_as_onnx_runtime_classifies_
         # A broken frame (NaN) gives NaN scores, as ONNX Runtime's head does, not plausible ones.
         broken = encodings[0].copy()
         broken[3, 5] = np.nan
-        assert np.isnan(classifier._head.run(None, {HEAD_INPUT: broken[None]})[0]).all()
+        assert np.isnan(classifier.classify_windows(broken[None])).all()
         assert np.isnan(kernel(broken)).all()
 
 
