@@ -47,8 +47,10 @@ def _sigmoid(x):
     return np.float32(0.5) * _tanh(np.float32(0.5) * x) + np.float32(0.5)
 
 
+# nogil: serve's stream threads run the kernels side by side (two threads, 3000 frames' encoder and head
+# calls each: 0.30 s, against 0.69 s holding the interpreter lock).
 @njit(void(float32[:, ::1], float32[::1], int64[:, ::1], float32[:, ::1], float32[::1], float32[:, ::1],
-           float32[::1], float32[::1]), cache=True, fastmath=_FLAGS, error_model="numpy")
+           float32[::1], float32[::1]), cache=True, nogil=True, fastmath=_FLAGS, error_model="numpy")
 def _classify(window, recurrent, models, fc1, fc1_b, fc2, fc2_b, out):
     """out = P(emotion) of each model for one window of encodings [P, E], as the head graph computes it.
     ``models`` [M, 6]: first encoding column, units Q, offset of R^T [Q, 4Q] in ``recurrent``, first hidden

@@ -58,8 +58,10 @@ def _prefetch_row(row):
         _prefetch(row, at)
 
 
+# nogil: serve's stream threads run the kernels side by side (two threads, 3000 frames' encoder and head
+# calls each: 0.30 s, against 0.69 s holding the interpreter lock).
 @njit(void(float32[::1], int64[:, ::1], float32[:, :, ::1], float32[:, ::1], float32[:, :, ::1], float32[:, ::1],
-           int64[:, ::1], float32[::1]), cache=True)
+           int64[:, ::1], float32[::1]), cache=True, nogil=True)
 def _encode(flat, index, conv_w, conv_b, proj, proj_b, models, out):
     """out = each model's gate pre-activations for one frame ``flat`` [U * 2], in the graph's order of sums:
     patch products, then the convolution bias, ReLU; projection products, then the projection bias.
