@@ -98,21 +98,27 @@ def test_frames_are_encoded_by_the_compiled_encoder_as_onnx_runtime_encodes_them
         assert StreamingClassifier(each).compiled_encoder is classifier.compiled_encoder
 
 
-def test_an_encoder_graph_the_kernel_does_not_reproduce_is_left_to_onnx_runtime(bundle, tmp_path, caplog):
+def with_output_scaled(bundle, tmp_path, graph, output: str, factor: float):
+    """A copy of ``bundle`` whose ``graph`` (its encoder or head file) has one node more: its ``output`` times
+    ``factor``. The initializers are the same: a compiled kernel reads those, not the new node."""
     import onnx
     from onnx import helper, numpy_helper
 
     copied = tmp_path / "bundle"
     shutil.copytree(bundle.path, copied)
-    # The same initializers, one node more (the encoding doubled): the kernel reads the weights, not this node.
-    model = onnx.load(str(copied / bundle.streaming.encoder.name))
-    model.graph.node[-1].output[0] = "undoubled"
-    model.graph.initializer.append(numpy_helper.from_array(np.array(2.0, np.float32), "two"))
-    model.graph.node.append(helper.make_node("Mul", ["undoubled", "two"], [ENCODER_OUTPUT]))
-    onnx.save(model, str(copied / bundle.streaming.encoder.name))
+    model = onnx.load(str(copied / graph.name))
+    model.graph.node[-1].output[0] = "unscaled"
+    model.graph.initializer.append(numpy_helper.from_array(np.array(factor, np.float32), "factor"))
+    model.graph.node.append(helper.make_node("Mul", ["unscaled", "factor"], [output]))
+    onnx.save(model, str(copied / graph.name))
     write_manifest(copied, json.loads((copied / MANIFEST).read_text()))  # its new SHA-256
+    return load_bundle(copied)
+
+
+def test_an_encoder_graph_the_kernel_does_not_reproduce_is_left_to_onnx_runtime(bundle, tmp_path, caplog):
+    doubled = with_output_scaled(bundle, tmp_path, bundle.streaming.encoder, ENCODER_OUTPUT, 2.0)
     with caplog.at_level("WARNING", logger="edgeemo.streaming"):
-        classifier = StreamingClassifier(load_bundle(copied))
+        classifier = StreamingClassifier(doubled)
     assert classifier.compiled_encoder is None and "encoded by ONNX Runtime" in caplog.text
     face = real_face_windows(bundle.frames)[0, 0, bundle.landmarks_union]
     np.testing.assert_allclose(classifier.encode(face), 2 * StreamingClassifier(bundle).encode_frames(face[None])[0],
@@ -142,20 +148,9 @@ def test_windows_are_classified_by_the_compiled_head_as_onnx_runtime_classifies_
 
 
 def test_a_head_graph_the_kernel_does_not_reproduce_is_left_to_onnx_runtime(bundle, tmp_path, caplog):
-    import onnx
-    from onnx import helper, numpy_helper
-
-    copied = tmp_path / "bundle"
-    shutil.copytree(bundle.path, copied)
-    # The same initializers, one node more (the scores halved): the kernel reads the weights, not this node.
-    model = onnx.load(str(copied / bundle.streaming.head.name))
-    model.graph.node[-1].output[0] = "whole"
-    model.graph.initializer.append(numpy_helper.from_array(np.array(0.5, np.float32), "half"))
-    model.graph.node.append(helper.make_node("Mul", ["whole", "half"], [HEAD_OUTPUT]))
-    onnx.save(model, str(copied / bundle.streaming.head.name))
-    write_manifest(copied, json.loads((copied / MANIFEST).read_text()))  # its new SHA-256
+    halved = with_output_scaled(bundle, tmp_path, bundle.streaming.head, HEAD_OUTPUT, 0.5)
     with caplog.at_level("WARNING", logger="edgeemo.streaming"):
-        classifier = StreamingClassifier(load_bundle(copied))
+        classifier = StreamingClassifier(halved)
     assert classifier.compiled_head is None and "classified by ONNX Runtime" in caplog.text
     window = real_face_windows(bundle.frames)[0][:, bundle.landmarks_union]
     original = StreamingClassifier(bundle)
