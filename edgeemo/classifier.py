@@ -46,6 +46,9 @@ class EmotionClassifier:
         self.thresholds = bundle.thresholds
         self.scores = np.zeros(len(EMOTIONS), np.float32)
 
+    def __str__(self) -> str:
+        return "six per-emotion models"
+
     def classify(self, window: np.ndarray) -> np.ndarray:
         """Scores [6] (probability of each emotion) for a window [frames, 2, U]; the array is reused."""
         for i, (session, positions, buffer, name) in enumerate(

@@ -414,8 +414,8 @@ def serve(options: ServeOptions, shutdown: Shutdown | None = None) -> int:
                         for feed in feeds:
                             publisher.publish_status(feed.stream, "started",
                                                      f"{feed.source.name}; bundle {bundle.bundle_id}")
-                            log.info("%s: started: %s; bundle %s, %s", feed.stream, feed.source.name,
-                                     bundle.bundle_id, providers[0])
+                            log.info("%s: started: %s; bundle %s, %s, %s", feed.stream, feed.source.name,
+                                     bundle.bundle_id, processors[feed.stream].classifier, providers[0])
                         stack.callback(_close_feeds, feeds)
                         for feed in feeds:
                             feed.open()

@@ -90,6 +90,9 @@ class StreamingClassifier:
         """What classifies single windows: "compiled" or "onnxruntime"."""
         return "onnxruntime" if self.compiled_head is None else "compiled"
 
+    def __str__(self) -> str:
+        return f"streaming pair (frames encoded by {self.frame_encoder}, windows classified by {self.window_head})"
+
     def _shared_kernel(self, role: str, checked: Callable[[], Kernel | None], providers: tuple[str, ...],
                        threads: int) -> Kernel | None:
         """The kernel ``checked()`` accepts for the pair's ``role`` graph, checked once per graph file and options."""

@@ -1,6 +1,7 @@
 """``edgeemo serve`` end to end, in a real process: real faces, MediaPipe, ONNX Runtime, ZeroMQ, HTTP."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -38,6 +39,7 @@ def test_a_video_gives_one_prediction_per_frame_after_the_window_fills_in_order(
     with serving("--camera", str(clip), "--model", str(bundle), "--fast", "--stream", "lab1") as (process, sub, _):
         got = messages_until_shutdown(sub, process)
         assert process.wait(30) == 0
+        assert "lab1: started: " in (log := process.stderr.read()) and "six per-emotion models" in log  # no pair
     predictions = [m for m in got if m["kind"] == "prediction"]
     events = [m["event"] for m in got if m["kind"] == "status"]
     assert events == ["started", "face_found", "end_of_stream", "shutting_down"]
@@ -206,6 +208,9 @@ def test_process_every_2_halves_the_frames_processed_and_the_timed_window_still_
                 process, sub, _):
             got = messages_until_shutdown(sub, process)
             assert process.wait(60) == 0
+            # Serve's log says what classifies: the pair, and for each half its compiled kernel or ONNX Runtime.
+            assert re.search(r"started: .*, streaming pair \(frames encoded by (compiled|onnxruntime), windows "
+                             r"classified by (compiled|onnxruntime)\)", process.stderr.read())
         counts[every] = [m["seq"] for m in got if m["kind"] == "prediction"]
     assert counts["1"] == list(range(120))
     assert counts["2"] == list(range(60))
