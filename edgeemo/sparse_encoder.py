@@ -6,8 +6,8 @@ the projection zeroes 39-55 % of a real face's features, and their rows add noth
 reads them all, this kernel skips them (no ONNX Runtime option or operator skips the rows of zero inputs).
 Per frame in serve's pipeline, the same minutes alternated: 336 -> 245, 290 -> 242, 409 -> 292 and 320 -> 251
 us (docs/streaming.md); with the rows requested ahead of use (``PREFETCH_ROWS``), 143 -> 97, 176 -> 112 and
-99 -> 76 us more. Where the weights come from main memory instead (the paper's sizes from K = 128), a read with
-gaps defeats the hardware's prefetching and ONNX Runtime's dense one is twice as fast.
+99 -> 76 us more. Where the weights are many megabytes (the paper's sizes from K = 234, edgeemo bench of
+2026-12-06 14:57), ONNX Runtime's dense read is the faster even so, and keeps encoding.
 
 The encoder graph stays the contract: ``SparseEncoder.load`` reads the graph's own initializers, and
 ``StreamingClassifier`` uses the kernel only where it reproduces ONNX Runtime's encodings of probe faces and
