@@ -41,9 +41,9 @@ HEAD_TOLERANCE = 1e-5
 
 log = logging.getLogger(__name__)
 
+Kernel = SparseEncoder | HeadKernel
 # Each graph's checked kernel (or None) by role, file, content and session options: serve's streams each load a
 # classifier, and share one kernel (it holds no state) instead of each checking, timing and holding its own.
-Kernel = SparseEncoder | HeadKernel
 _KERNELS: dict[tuple, Kernel | None] = {}
 
 
