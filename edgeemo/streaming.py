@@ -78,7 +78,11 @@ class StreamingClassifier:
         self._frame[0] = face
         if self.compiled_encoder is not None:
             return self.compiled_encoder(self._frame)
-        return self._encoder.run(None, {ENCODER_INPUT: self._frame})[0][0]
+        return self._onnx_encode(self._frame)
+
+    def _onnx_encode(self, frame: np.ndarray) -> np.ndarray:
+        """One frame [1, U, 2]'s encoding [E] by ONNX Runtime's session."""
+        return self._encoder.run(None, {ENCODER_INPUT: frame})[0][0]
 
     @property
     def frame_encoder(self) -> str:
@@ -111,15 +115,14 @@ class StreamingClassifier:
         expected = self.encode_frames(faces)
         return self._accepted("encoder", SparseEncoder.load(self.bundle.streaming.encoder), faces, expected,
                               SPARSE_TOLERANCE * max(1.0, float(np.abs(expected).max())),
-                              lambda face: self._encoder.run(None, {ENCODER_INPUT: face[None]}))
+                              lambda face: self._onnx_encode(face[None]))
 
     def _checked_head_kernel(self) -> HeadKernel | None:
         """The compiled head of this bundle's graph (edgeemo.compiled_head) if ``_accepted``."""
         windows = self._probe_faces(self.bundle.frames)
         encodings = self.encode_frames(windows.reshape(-1, *windows.shape[2:])).reshape(len(windows), -1, self.width)
         return self._accepted("head", HeadKernel.load(self.bundle.streaming.head), encodings,
-                              self.classify_windows(encodings), HEAD_TOLERANCE,
-                              lambda window: self._head.run(None, {HEAD_INPUT: window[None]}))
+                              self.classify_windows(encodings), HEAD_TOLERANCE, self._onnx_classify)
 
     def _accepted(self, role: str, kernel: Kernel | None, inputs: np.ndarray, expected: np.ndarray, tolerance: float,
                   onnx_call: Callable[[np.ndarray], object]) -> Kernel | None:
@@ -161,6 +164,10 @@ class StreamingClassifier:
         """Scores [6] (probability of each emotion) for one window of encodings [P, E]."""
         if self.compiled_head is not None:
             return self.compiled_head(encodings)
+        return self._onnx_classify(encodings)
+
+    def _onnx_classify(self, encodings: np.ndarray) -> np.ndarray:
+        """Scores [6] of one window of encodings [P, E] by ONNX Runtime's session."""
         return self._head.run(None, {HEAD_INPUT: encodings[None]})[0][0]
 
     def classify_window(self, window: np.ndarray) -> np.ndarray:
